@@ -1,0 +1,19 @@
+"""nngpbayes: Bayesian inference with infinite-width neural networks.
+
+Conventions (parametrisation, loss, time units): ../shared/THEORY.md.
+"""
+
+from .architecture import Architecture
+from .dynamics import GradientFlowRegressor
+from .kernels import NNGPKernel, NTKKernel, nngp_ntk
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Architecture",
+    "NNGPKernel",
+    "NTKKernel",
+    "GradientFlowRegressor",
+    "nngp_ntk",
+    "__version__",
+]

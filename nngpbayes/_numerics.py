@@ -1,0 +1,94 @@
+"""Numerical guards in one place (private): PSD factorisations, eigenvalue clipping.
+
+Every guard that changes a result says so with a categorised warning; inputs that
+cannot be repaired raise a ``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+
+__all__ = ["IllConditionedWarning", "cholesky_psd", "symmetric_eigh", "as_covariance"]
+
+_EPS = np.finfo(float).eps
+
+
+class IllConditionedWarning(UserWarning):
+    """A kernel or covariance is (nearly) singular; the result was regularised."""
+
+
+def as_covariance(cov, n, name):
+    """A data covariance as an (n, n) array from a scalar, a vector or a matrix.
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, non-finite entries, asymmetric, or not positive definite.
+    """
+    c = np.asarray(cov, dtype=float)
+    if c.ndim == 0:
+        c = np.full(n, float(c))
+    if c.ndim == 1:
+        if c.shape != (n,):
+            raise ValueError(f"{name} has {c.shape[0]} variances, expected {n}")
+        c = np.diag(c)
+    if c.shape != (n, n):
+        raise ValueError(
+            f"{name} must be a scalar, a vector of {n} variances or an ({n}, {n}) "
+            f"matrix, got shape {c.shape}"
+        )
+    if not np.isfinite(c).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if not np.allclose(c, c.T, rtol=1e-10, atol=1e-14 * np.abs(c).max()):
+        raise ValueError(f"{name} must be symmetric")
+    return 0.5 * (c + c.T)
+
+
+def cholesky_psd(c, name):
+    """Lower Cholesky factor of a positive-definite matrix, with a clear error.
+
+    Raises
+    ------
+    ValueError
+        If ``c`` is not positive definite (its smallest eigenvalue is reported).
+    """
+    try:
+        return np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        smallest = float(np.linalg.eigvalsh(c)[0])
+        raise ValueError(
+            f"{name} must be positive definite; its smallest eigenvalue is "
+            f"{smallest:.3g}. Add a small diagonal term or fix the correlations."
+        ) from None
+
+
+def symmetric_eigh(s, name):
+    """Eigen-decomposition of a symmetric PSD matrix, eigenvalues descending.
+
+    Negative eigenvalues are round-off for a PSD kernel: they are clipped to 0, with
+    an :class:`IllConditionedWarning` when they exceed n·eps·max(s) (then the matrix
+    is not PSD to working precision).
+
+    Returns
+    -------
+    s : ndarray of shape (n,)
+        Eigenvalues >= 0, descending.
+    u : ndarray of shape (n, n)
+        Orthonormal eigenvectors in the columns.
+    """
+    s_val, u = sla.eigh(0.5 * (s + s.T), driver="evd")
+    s_val, u = s_val[::-1], u[:, ::-1]
+    top = max(float(s_val[0]), np.finfo(float).tiny)
+    tol = len(s_val) * _EPS * top
+    if s_val[-1] < -tol:
+        warnings.warn(
+            f"{name} has negative eigenvalues down to {s_val[-1]:.3g} (largest "
+            f"{top:.3g}): it is not positive semi-definite to working precision; they "
+            "were clipped to 0",
+            IllConditionedWarning,
+            stacklevel=3,
+        )
+    return np.maximum(s_val, 0.0), u

@@ -1,0 +1,340 @@
+"""The analytic trained ensemble for a general linear forward map (THEORY.md §4).
+
+Observables are linear functionals of the network on a grid of inputs, y = F φ(X_grid)
+(as in PDF fits), with data covariance C in the loss. With L the Cholesky factor of
+C (C = L Lᵀ), the whitened NTK is S = L⁻¹ F Θ Fᵀ L⁻ᵀ = U diag(s) Uᵀ (any factor of
+C gives the same B_t, since C^(−1/2) g(C^(−1/2) A C^(−1/2)) C^(−1/2) = g(C⁻¹A) C⁻¹),
+and with W = (L⁻¹F)ᵀU, P = Θ_*g W, G_t = diag(g_t(s)), A_t = P G_t:
+
+.. math::
+
+    B_t = A_t U^T L^{-1},\\qquad \\text{mean}_t = A_t \\tilde y,\\
+    \\tilde y = U^T L^{-1} y,
+
+    \\text{cov}_t = K_{**} - A_t Q - Q^T A_t^T + A_t M A_t^T\\ [+ A_t A_t^T],
+
+with Q = Wᵀ K_g* and M = Wᵀ K_gg W; the bracket (B C Bᵀ) is present when every
+network trains on its own replica y + ε, ε ~ N(0, C). The first four terms are the
+"prior" part (initialisation propagated by I − B F), the bracket the "data" part.
+
+References
+----------
+.. [1] Lee et al., "Wide neural networks of any depth evolve as linear models under
+   gradient descent", arXiv:1902.06720 (ensemble mean and covariance).
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+
+from .._numerics import (
+    IllConditionedWarning,
+    as_covariance,
+    cholesky_psd,
+    symmetric_eigh,
+)
+from ._filters import flow_filter
+
+__all__ = ["LinearFlow", "check_times"]
+
+_PARTS = ("total", "prior", "data")
+
+
+def check_times(time, discrete):
+    """Times as a 1-D float array and whether a scalar was given.
+
+    Raises
+    ------
+    ValueError
+        Negative or NaN times, or non-integer step counts for discrete descent.
+    """
+    arr = np.asarray(time, dtype=float)
+    if arr.ndim > 1 or arr.size == 0:
+        raise ValueError(f"time must be a scalar or a 1-D array, got shape {arr.shape}")
+    if np.isnan(arr).any() or (arr < 0).any():
+        raise ValueError(f"time must be >= 0 (np.inf allowed), got {time!r}")
+    if discrete and not np.all(np.isinf(arr) | (arr == np.round(arr))):
+        raise ValueError(
+            f"with discrete gradient descent time counts steps and must be a "
+            f"non-negative integer (or np.inf), got {time!r}"
+        )
+    return np.atleast_1d(arr), arr.ndim == 0
+
+
+class LinearFlow:
+    """The Gaussian ensemble of linearised networks trained on y = F φ(X_grid).
+
+    Parameters
+    ----------
+    ntk : ndarray of shape (n_grid, n_grid)
+        Θ on the grid inputs.
+    nngp : ndarray of shape (n_grid, n_grid)
+        K on the grid inputs (the prior covariance of the initial networks).
+    y : ndarray of shape (n_data,) or (n_data, n_outputs)
+        The data; outputs share the kernels (THEORY.md §3).
+    forward_map : ndarray of shape (n_data, n_grid), default=None
+        F; ``None`` is the identity (n_data == n_grid).
+    data_cov : float, ndarray of shape (n_data,) or (n_data, n_data), default=None
+        C in the loss ½(Fφ − y)ᵀC⁻¹(Fφ − y); ``None`` is the identity.
+    learning_rate : float, default=1.0
+        η (THEORY.md §2).
+    discrete : bool, default=False
+        Full-batch gradient descent: times count steps, g_k(s) = (1 − (1 − ηs)^k)/s.
+    rcond : float, default=None
+        The t = ∞ filter s/(s² + s_c²) uses s_c = rcond · max(s); ``None`` means
+        n_data · machine epsilon.
+    cov_name : str, default="data_cov"
+        The covariance's name in error messages (estimators pass their own).
+
+    Attributes
+    ----------
+    eigenvalues : ndarray of shape (n_data,)
+        s, descending (THEORY.md §4).
+    eigenvectors : ndarray of shape (n_data, n_data)
+        U, in the whitened data space.
+    data_projection : ndarray of shape (n_data,) or (n_data, n_outputs)
+        ỹ = Uᵀ L⁻¹ y, the data in the eigenbasis.
+    """
+
+    def __init__(
+        self,
+        ntk,
+        nngp,
+        y,
+        forward_map=None,
+        data_cov=None,
+        learning_rate=1.0,
+        discrete=False,
+        rcond=None,
+        *,
+        cov_name="data_cov",
+    ):
+        ntk, nngp = np.asarray(ntk, dtype=float), np.asarray(nngp, dtype=float)
+        n_grid = ntk.shape[0]
+        if ntk.shape != (n_grid, n_grid) or nngp.shape != ntk.shape:
+            raise ValueError(
+                f"ntk and nngp must be square of the same shape, got {ntk.shape} and "
+                f"{nngp.shape}"
+            )
+        F = np.eye(n_grid) if forward_map is None else np.asarray(forward_map, float)
+        if F.ndim != 2 or F.shape[1] != n_grid:
+            raise ValueError(
+                f"forward_map must have shape (n_data, {n_grid}), got {F.shape}"
+            )
+        y = np.asarray(y, dtype=float)
+        if y.shape[0] != F.shape[0] or y.ndim not in (1, 2):
+            raise ValueError(
+                f"y must have shape ({F.shape[0]},) or ({F.shape[0]}, n_outputs), "
+                f"got {y.shape}"
+            )
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinite values")
+        _check_positive(learning_rate, "learning_rate")
+        n = F.shape[0]
+        self.learning_rate, self.discrete = float(learning_rate), bool(discrete)
+        self.data_cov = (
+            np.eye(n) if data_cov is None else as_covariance(data_cov, n, cov_name)
+        )
+        chol = cholesky_psd(self.data_cov, cov_name)
+        # THEORY.md §4: S = L⁻¹ F Θ Fᵀ L⁻ᵀ = U diag(s) Uᵀ
+        f_white = _solve_lower(chol, F)
+        self.eigenvalues, self.eigenvectors = symmetric_eigh(
+            f_white @ ntk @ f_white.T, "the whitened NTK L⁻¹FΘFᵀL⁻ᵀ"
+        )
+        self._w = f_white.T @ self.eigenvectors  # (n_grid, n_data)
+        self._m = self._w.T @ nngp @ self._w  # M = Wᵀ K W
+        self._m = 0.5 * (self._m + self._m.T)
+        self.data_projection = self.eigenvectors.T @ _solve_lower(chol, y)
+        self._chol = chol
+        rc = n * np.finfo(float).eps if rcond is None else float(rcond)
+        self.cutoff = rc * max(float(self.eigenvalues[0]), np.finfo(float).tiny)
+        self._nngp_grid = nngp
+
+    # -- spectral quantities -------------------------------------------------------
+    @property
+    def timescales(self):
+        """1/(η s) per mode (inf for the null space), shape (n_data,)."""
+        with np.errstate(divide="ignore"):
+            return 1.0 / (self.learning_rate * self.eigenvalues)
+
+    @property
+    def max_stable_learning_rate(self):
+        """2 / max(s): discrete gradient descent converges for η below it."""
+        return 2.0 / max(float(self.eigenvalues[0]), np.finfo(float).tiny)
+
+    def filters(self, time):
+        """g_t(s) for one time, shape (n_data,) (THEORY.md §4)."""
+        if self.discrete and self.learning_rate >= self.max_stable_learning_rate:
+            self._unstable(time)
+        if np.isinf(time):
+            self._warn_filtered()
+        return flow_filter(
+            self.eigenvalues, time, self.learning_rate, self.discrete, self.cutoff
+        )
+
+    def residual_factors(self, time):
+        """1 − s g_t(s): how much of each mode is still unlearned (e^(−ηst))."""
+        return 1.0 - self.eigenvalues * self.filters(time)
+
+    def _unstable(self, time):
+        msg = (
+            f"learning_rate={self.learning_rate:.6g} is at or above the stability "
+            f"limit 2/max(s)={self.max_stable_learning_rate:.6g} of discrete "
+            "gradient descent: the iteration diverges"
+        )
+        if np.isinf(time):
+            raise ValueError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
+
+    def _warn_filtered(self):
+        s = self.eigenvalues
+        damped = s < 1e4 * self.cutoff  # (s_c/s)^2 > 1e-8: g differs from 1/s
+        if damped.any():
+            warnings.warn(
+                f"the whitened NTK is ill-conditioned (condition number "
+                f"{s[0] / max(s[-1], np.finfo(float).tiny):.3g}): at t = inf "
+                f"{int(damped.sum())} mode(s) with s < {1e4 * self.cutoff:.3g} are "
+                f"damped by the filter s/(s² + s_c²), s_c = {self.cutoff:.3g} (see "
+                "rcond); near-duplicate inputs or a too small data covariance "
+                "cause this",
+                IllConditionedWarning,
+                stacklevel=4,
+            )
+
+    # -- predictions ---------------------------------------------------------------
+    def predict(
+        self,
+        ntk_star,
+        nngp_star=None,
+        nngp_star_star=None,
+        time=np.inf,
+        return_std=False,
+        return_cov=False,
+        replicas=False,
+        part="total",
+    ):
+        """Ensemble mean (and std or covariance) at test inputs and times.
+
+        Parameters
+        ----------
+        ntk_star : ndarray of shape (n_test, n_grid)
+            Θ(x*, X_grid).
+        nngp_star : ndarray of shape (n_test, n_grid), optional
+            K(x*, X_grid); needed for std or covariance.
+        nngp_star_star : ndarray of shape (n_test, n_test) or (n_test,), optional
+            K(x*, x*) (its diagonal suffices for std).
+        time : float or ndarray of shape (n_times,)
+            Flow time (steps when ``discrete``); ``np.inf`` allowed.
+        return_std, return_cov : bool
+        replicas : bool, default=False
+            Each network trains on its own replica y + ε, ε ~ N(0, C): adds B C Bᵀ.
+        part : {"total", "prior", "data"}
+            Which part of the covariance (THEORY.md §4).
+
+        Returns
+        -------
+        mean : ndarray of shape ([n_times,] n_test[, n_outputs])
+        std or cov : ndarray of shape ([n_times,] n_test) or ([n_times,] n_test,
+            n_test), when asked (shared by all outputs).
+        """
+        times, scalar = check_times(time, self.discrete)
+        if return_std and return_cov:
+            raise ValueError("at most one of return_std and return_cov can be True")
+        if part not in _PARTS:
+            raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
+        p = np.asarray(ntk_star, dtype=float) @ self._w  # (n_test, n_data)
+        want = "cov" if return_cov else "std" if return_std else None
+        if want:
+            if nngp_star is None or nngp_star_star is None:
+                raise ValueError("std or covariance need nngp_star and nngp_star_star")
+            qt = np.asarray(nngp_star, dtype=float) @ self._w
+            kss = np.asarray(nngp_star_star, dtype=float)
+            prior_m = self._m
+        means, spreads = [], []
+        for t in times:
+            a = p * self.filters(t)  # A_t = P G_t
+            means.append(a @ self.data_projection)
+            if want:
+                spreads.append(self._spread(a, qt, kss, prior_m, want, replicas, part))
+        mean = means[0] if scalar else np.stack(means)
+        if not want:
+            return mean
+        spread = spreads[0] if scalar else np.stack(spreads)
+        return mean, spread
+
+    @staticmethod
+    def _spread(a, qt, kss, m, want, replicas, part):
+        """cov_t or its diagonal's square root from A_t (THEORY.md §4)."""
+        data = replicas and part in ("total", "data")
+        if part == "data":
+            if not replicas:
+                shape = (a.shape[0],) * (2 if want == "cov" else 1)
+                return np.zeros(shape)
+            return a @ a.T if want == "cov" else np.sqrt(np.einsum("ij,ij->i", a, a))
+        z = a @ m - 2.0 * qt  # (A M − 2Q̃)
+        if data:
+            z = z + a  # B C Bᵀ = A Aᵀ
+        if want == "cov":
+            k = kss if kss.ndim == 2 else np.diag(kss)
+            cross = z @ a.T
+            cov = k + 0.5 * (cross + cross.T)
+            return cov
+        kd = kss if kss.ndim == 1 else np.diag(kss)
+        var = kd + np.einsum("ij,ij->i", z, a)
+        return np.sqrt(np.maximum(var, 0.0))
+
+    def sample(
+        self, ntk_star, nngp_star, nngp_star_star, time, n_samples, rng, replicas=False
+    ):
+        """Trained networks: φ_t(x*) = φ_0(x*) + B_t (y [+ ε] − F φ_0(X_grid)).
+
+        The initial functions φ_0 are drawn jointly on grid and test inputs from the
+        NNGP prior; the same draws are propagated to every requested time.
+
+        Returns
+        -------
+        ndarray of shape ([n_times,] n_test[, n_outputs], n_samples)
+        """
+        times, scalar = check_times(time, self.discrete)
+        y_tilde = self.data_projection
+        n_out = 1 if y_tilde.ndim == 1 else y_tilde.shape[1]
+        n_grid, n_test = self._w.shape[0], np.shape(ntk_star)[0]
+        joint = np.block(
+            [
+                [self._nngp_grid, np.asarray(nngp_star).T],
+                [np.asarray(nngp_star), np.asarray(nngp_star_star)],
+            ]
+        )
+        root = _psd_root(joint)
+        draws = root @ rng.standard_normal((n_grid + n_test, n_out * n_samples))
+        phi_grid, phi_star = draws[:n_grid], draws[n_grid:]
+        target = np.repeat(y_tilde.reshape(len(y_tilde), n_out), n_samples, axis=1)
+        if replicas:  # whitened replica noise L⁻¹ε ~ N(0, I)
+            target = target + rng.standard_normal(target.shape)
+        z = target - self._w.T @ phi_grid  # Uᵀ L⁻¹ (y + ε − F φ_0)
+        p = np.asarray(ntk_star, dtype=float) @ self._w
+        out = []
+        for t in times:
+            f = phi_star + (p * self.filters(t)) @ z  # (n_test, n_out * n_samples)
+            f = f.reshape(n_test, n_out, n_samples)
+            out.append(f[:, 0, :] if y_tilde.ndim == 1 else f)
+        return out[0] if scalar else np.stack(out)
+
+
+def _check_positive(value, name):
+    if not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _solve_lower(chol, b):
+    return sla.solve_triangular(chol, b, lower=True)
+
+
+def _psd_root(k):
+    """A matrix R with R Rᵀ = k for a PSD k (eigenvalues clipped at 0)."""
+    s, u = symmetric_eigh(k, "the joint NNGP prior")
+    return u * np.sqrt(s)
