@@ -247,45 +247,59 @@ class LinearFlow:
         if part not in _PARTS:
             raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
         p = np.asarray(ntk_star, dtype=float) @ self._w  # (n_test, n_data)
+        n_test = p.shape[0]
+        mean = np.empty((len(times), n_test) + self.data_projection.shape[1:])
         want = "cov" if return_cov else "std" if return_std else None
         if want:
             if nngp_star is None or nngp_star_star is None:
                 raise ValueError("std or covariance need nngp_star and nngp_star_star")
-            qt = np.asarray(nngp_star, dtype=float) @ self._w
+            qt2 = 2.0 * (np.asarray(nngp_star, dtype=float) @ self._w)
             kss = np.asarray(nngp_star_star, dtype=float)
-            prior_m = self._m
-        means, spreads = [], []
-        for t in times:
+            # B C Bᵀ = A Aᵀ: the replica ("data") part joins M as + I
+            m = (
+                self._m + np.eye(len(self._m))
+                if replicas and part == "total"
+                else self._m
+            )
+            spread = np.empty(
+                (len(times), n_test) + ((n_test,) if want == "cov" else ())
+            )
+        for i, t in enumerate(times):
             a = p * self.filters(t)  # A_t = P G_t
-            means.append(a @ self.data_projection)
-            if want:
-                spreads.append(self._spread(a, qt, kss, prior_m, want, replicas, part))
-        mean = means[0] if scalar else np.stack(means)
+            mean[i] = a @ self.data_projection
+            if want == "cov":
+                self._cov(a, qt2, kss, m, replicas, part, spread[i])
+            elif want == "std":
+                self._std(a, qt2, kss, m, replicas, part, spread[i])
+        mean = mean[0] if scalar else mean
         if not want:
             return mean
-        spread = spreads[0] if scalar else np.stack(spreads)
-        return mean, spread
+        return mean, spread[0] if scalar else spread
 
     @staticmethod
-    def _spread(a, qt, kss, m, want, replicas, part):
-        """cov_t or its diagonal's square root from A_t (THEORY.md §4)."""
-        data = replicas and part in ("total", "data")
+    def _cov(a, qt2, kss, m, replicas, part, out):
+        """cov_t = K** + sym((A M − 2Q̃) Aᵀ) into ``out`` (THEORY.md §4).
+
+        Two matrix products per time: (n_test × n_data × n_data) and
+        (n_test × n_data × n_test).
+        """
         if part == "data":
-            if not replicas:
-                shape = (a.shape[0],) * (2 if want == "cov" else 1)
-                return np.zeros(shape)
-            return a @ a.T if want == "cov" else np.sqrt(np.einsum("ij,ij->i", a, a))
-        z = a @ m - 2.0 * qt  # (A M − 2Q̃)
-        if data:
-            z = z + a  # B C Bᵀ = A Aᵀ
-        if want == "cov":
-            k = kss if kss.ndim == 2 else np.diag(kss)
-            cross = z @ a.T
-            cov = k + 0.5 * (cross + cross.T)
-            return cov
-        kd = kss if kss.ndim == 1 else np.diag(kss)
-        var = kd + np.einsum("ij,ij->i", z, a)
-        return np.sqrt(np.maximum(var, 0.0))
+            np.matmul(a, a.T, out=out) if replicas else out.fill(0.0)
+            return
+        cross = (a @ m - qt2) @ a.T
+        np.add(cross, cross.T, out=out)
+        out *= 0.5
+        out += kss if kss.ndim == 2 else np.diag(kss)
+
+    @staticmethod
+    def _std(a, qt2, kss, m, replicas, part, out):
+        """sqrt of the diagonal of cov_t: one (n_test × n_data × n_data) product."""
+        if part == "data":
+            var = np.einsum("ij,ij->i", a, a) if replicas else np.zeros(len(a))
+        else:
+            kd = kss if kss.ndim == 1 else np.diag(kss)
+            var = kd + np.einsum("ij,ij->i", a @ m - qt2, a)
+        np.sqrt(np.maximum(var, 0.0), out=out)
 
     def sample(
         self, ntk_star, nngp_star, nngp_star_star, time, n_samples, rng, replicas=False
