@@ -73,20 +73,28 @@ def main():
     t_nnt = best_of(lambda: a @ c, 5)
     gflops = 2 * n_test * n * n / t_nnn / 1e9
     print(f"N={n}, {n_test} test points; dgemm {gflops:.0f} GFLOP/s in this run")
-    print(f"  products per time point: {t_nnn * 1e3:.1f} ms (n_test×N×N) + "
-          f"{t_nnt * 1e3:.1f} ms (n_test×N×n_test) = {(t_nnn + t_nnt) * 1e3:.1f} ms")
-    for label, kwargs in (("full covariance", dict(return_cov=True)),
-                          ("std only", dict(return_std=True))):
+    print(
+        f"  products per time point: {t_nnn * 1e3:.1f} ms (n_test×N×N) + "
+        f"{t_nnt * 1e3:.1f} ms (n_test×N×n_test) = {(t_nnn + t_nnt) * 1e3:.1f} ms"
+    )
+    for label, kwargs in (
+        ("full covariance", dict(return_cov=True)),
+        ("std only", dict(return_std=True)),
+    ):
         per = []
         for n_times in (10, 100):
             ts = np.logspace(-1, 3, n_times)
-            one = best_of(lambda: reg.predict(Xs, time=ts[:1], **kwargs), 2)
-            many = best_of(lambda: reg.predict(Xs, time=ts, **kwargs), 1)
+            one = best_of(
+                lambda ts=ts, kw=kwargs: reg.predict(Xs, time=ts[:1], **kw), 2
+            )
+            many = best_of(lambda ts=ts, kw=kwargs: reg.predict(Xs, time=ts, **kw), 1)
             per.append((many - one) / (n_times - 1))
         ratio = per[1] / (t_nnn + t_nnt)
-        print(f"  {label}: {per[1] * 1e3:.1f} ms per extra time point over 100 times "
-              f"({per[0] * 1e3:.1f} ms over 10) = x{ratio:.2f} the products"
-              + ("   target <= 1.5" if label == "full covariance" else ""))
+        print(
+            f"  {label}: {per[1] * 1e3:.1f} ms per extra time point over 100 times "
+            f"({per[0] * 1e3:.1f} ms over 10) = x{ratio:.2f} the products"
+            + ("   target <= 1.5" if label == "full covariance" else "")
+        )
 
 
 if __name__ == "__main__":

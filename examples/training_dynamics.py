@@ -40,16 +40,24 @@ def main(out="training_dynamics.png"):
     times = [0.01, 0.1, 1.0, np.inf]
     mean, std = reg.predict(grid, time=times, return_std=True)
 
-    gp = GaussianProcessRegressor(NNGPKernel(**ARCH), alpha=NOISE**2,
-                                  optimizer=None).fit(X, y)
+    gp = GaussianProcessRegressor(
+        NNGPKernel(**ARCH), alpha=NOISE**2, optimizer=None
+    ).fit(X, y)
     gp_mean, gp_std = gp.predict(grid, return_std=True)
 
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
     for ax, t, m, s in zip(axes.flat[:4], times, mean, std, strict=True):
-        ax.fill_between(grid[:, 0], gp_mean - 2 * gp_std, gp_mean + 2 * gp_std,
-                        color="grey", alpha=0.3, label="Bayesian posterior ±2σ")
-        ax.fill_between(grid[:, 0], m - 2 * s, m + 2 * s, alpha=0.4,
-                        label="trained ensemble ±2σ")
+        ax.fill_between(
+            grid[:, 0],
+            gp_mean - 2 * gp_std,
+            gp_mean + 2 * gp_std,
+            color="grey",
+            alpha=0.3,
+            label="Bayesian posterior ±2σ",
+        )
+        ax.fill_between(
+            grid[:, 0], m - 2 * s, m + 2 * s, alpha=0.4, label="trained ensemble ±2σ"
+        )
         ax.plot(grid[:, 0], m, label="ensemble mean")
         ax.plot(grid[:, 0], truth(grid[:, 0]), "k--", lw=1, label="truth")
         ax.plot(X[:, 0], y, "k.", ms=4)
@@ -78,13 +86,19 @@ def main(out="training_dynamics.png"):
 
     print("mode  eigenvalue   timescale   data on mode")
     for i in range(6):
-        print(f"{i:4d}  {reg.eigenvalues_[i]:10.4g}  {reg.timescales_[i]:10.4g}  "
-              f"{reg.data_projection_[i]:12.4g}")
-    print(f"largest stable learning rate for gradient descent: "
-          f"{reg.max_stable_learning_rate_:.4g}")
-    print(f"validation loss is lowest at t ≈ {best:.3g} "
-          f"({curves['validation'].min():.3g}; at t = 1e4: "
-          f"{curves['validation'][-1]:.3g})")
+        print(
+            f"{i:4d}  {reg.eigenvalues_[i]:10.4g}  {reg.timescales_[i]:10.4g}  "
+            f"{reg.data_projection_[i]:12.4g}"
+        )
+    print(
+        f"largest stable learning rate for gradient descent: "
+        f"{reg.max_stable_learning_rate_:.4g}"
+    )
+    print(
+        f"validation loss is lowest at t ≈ {best:.3g} "
+        f"({curves['validation'].min():.3g}; at t = 1e4: "
+        f"{curves['validation'][-1]:.3g})"
+    )
     print(f"saved {out}")
 
 
