@@ -286,9 +286,10 @@ class LinearFlow:
         if part == "data":
             np.matmul(a, a.T, out=out) if replicas else out.fill(0.0)
             return
-        cross = (a @ m - qt2) @ a.T
-        np.add(cross, cross.T, out=out)
-        out *= 0.5
+        z = a @ m
+        z -= qt2
+        np.matmul(z, a.T, out=out)
+        _symmetrize(out)
         out += kss if kss.ndim == 2 else np.diag(kss)
 
     @staticmethod
@@ -337,6 +338,23 @@ class LinearFlow:
             f = f.reshape(n_test, n_out, n_samples)
             out.append(f[:, 0, :] if y_tilde.ndim == 1 else f)
         return out[0] if scalar else np.stack(out)
+
+
+def _symmetrize(a, block=256):
+    """a ← (a + aᵀ)/2 in place, block by block (cache-friendly, no full temporary)."""
+    n = a.shape[0]
+    for i in range(0, n, block):
+        top = a[i : i + block, i : i + block]
+        top += top.T.copy()
+        top *= 0.5
+        for j in range(i + block, n, block):
+            upper, lower = (
+                a[i : i + block, j : j + block],
+                a[j : j + block, i : i + block],
+            )
+            upper += lower.T
+            upper *= 0.5
+            lower[...] = upper.T
 
 
 def _check_positive(value, name):

@@ -9,6 +9,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from .._dual import Dual
+from .._numerics import empty_large
 from .._validation import check_pair, resolve_n_jobs
 from ..architecture import Architecture
 from ._recursion import cosine_gaps, diag_recursion, pair_recursion, series_lengths
@@ -16,7 +17,7 @@ from ._recursion import cosine_gaps, diag_recursion, pair_recursion, series_leng
 __all__ = ["nngp_ntk", "KernelPair", "evaluate"]
 
 #: Target number of array elements per tile (intermediates stay in the L2 cache).
-_TILE_ELEMENTS = 2**14
+_TILE_ELEMENTS = 192 * 192
 
 
 class KernelPair(NamedTuple):
@@ -215,11 +216,11 @@ class _Output:
     def __init__(self, n1, n2, hp, want_ntk):
         self.n_dir = hp[0].n_directions if isinstance(hp[0], Dual) else 0
         shape = (n1, n2)
-        self.k = np.empty(shape)
-        self.th = np.empty(shape) if want_ntk else None
+        self.k = empty_large(shape)
+        self.th = empty_large(shape) if want_ntk else None
         if self.n_dir:
-            self.dk = np.empty((self.n_dir,) + shape)
-            self.dth = np.empty((self.n_dir,) + shape) if want_ntk else None
+            self.dk = empty_large((self.n_dir,) + shape)
+            self.dth = empty_large((self.n_dir,) + shape) if want_ntk else None
 
     def write(self, k, th, i0, i1, j0, j1, mirror, on_diagonal=False):
         pairs = [(self.k, self.dk if self.n_dir else None, k)]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dual import value_of
+from .._dual import Dual, value_of
 
 __all__ = ["diag_recursion", "pair_recursion", "cosine_gaps", "series_lengths"]
 
@@ -89,6 +89,7 @@ def pair_recursion(gram, gaps, side1, side2, hp, activation, want_ntk):
     """
     cw, cb, lw, lb = hp
     (var1, pre1, aux1), (var2, pre2, aux2) = side1, side2
+    plain = not isinstance(cw, Dual)  # in-place arithmetic on block buffers
     k = cb[0] + cw[0] * gram
     th = lb[0] + lw[0] * gram if want_ntk else None
     if activation.exact_angle:
@@ -97,12 +98,27 @@ def pair_recursion(gram, gaps, side1, side2, hp, activation, want_ntk):
         i = layer - 1
         t, tdot, g = activation.dual(var1[i], var2[i], k, gaps, aux1[i], aux2[i])
         if want_ntk:  # THEORY.md §3: Θ' = λ_b + λ_W T + C_W Ṫ Θ
-            th = lb[layer] + lw[layer] * t + cw[layer] * tdot * th
-        k = cb[layer] + cw[layer] * t
+            th = _ntk_step(th, t, tdot, cw[layer], lw[layer], lb[layer], plain)
+        if plain:  # K' = C_b + C_W T, in the buffer of T
+            k = np.multiply(t, cw[layer], out=t)
+            k += cb[layer]
+        else:
+            k = cb[layer] + cw[layer] * t
         if activation.exact_angle:
             v1, v2, p1, p2 = var1[layer], var2[layer], pre1[layer], pre2[layer]
             gaps = _layer_gaps(v1, v2, p1, p2, g, cb[layer], cw[layer])
     return k, th
+
+
+def _ntk_step(th, t, tdot, cw, lw, lb, plain):
+    """Θ' = λ_b + λ_W T + C_W Ṫ Θ (in place on ``th`` for plain arrays)."""
+    if not plain:
+        return lb + lw * t + cw * tdot * th
+    th *= tdot
+    th *= cw
+    th += lw * t
+    th += lb
+    return th
 
 
 def _layer_gaps(q1, q2, t1, t2, g, cb, cw):
@@ -113,12 +129,29 @@ def _layer_gaps(q1, q2, t1, t2, g, cb, cw):
     √(q1 q2) − K12 = β + cw g₋ and √(q1 q2) + K12 = β + 2 cb + cw g₊, sums of
     non-negative terms (no cancellation).
     """
-    minus, plus = cw * g[0], cw * g[1]
-    if np.any(value_of(cb) != 0):
+    if isinstance(cw, Dual) or isinstance(g[0], Dual):
+        minus, plus = cw * g[0], cw * g[1]
+        if np.any(value_of(cb) != 0):
+            r1, r2 = np.sqrt(t1), np.sqrt(t2)
+            den = np.sqrt(q1 * q2) + cb + cw * (r1 * r2)
+            beta = cb * cw * (r1 - r2) ** 2 / den
+            minus, plus = minus + beta, plus + (beta + 2.0 * cb)
+        return minus, plus
+    minus, plus = g  # fresh block buffers: the same formulas in place
+    minus *= cw
+    plus *= cw
+    if cb != 0:
         r1, r2 = np.sqrt(t1), np.sqrt(t2)
-        den = np.sqrt(q1 * q2) + cb + cw * (r1 * r2)
-        beta = cb * cw * (r1 - r2) ** 2 / den
-        minus, plus = minus + beta, plus + (beta + 2.0 * cb)
+        den = np.multiply(np.sqrt(q1), np.sqrt(q2))
+        den += (cw * r1) * r2
+        den += cb
+        beta = np.subtract(r1, r2)
+        np.square(beta, out=beta)
+        beta *= cb * cw
+        beta /= den
+        minus += beta
+        plus += beta
+        plus += 2.0 * cb
     return minus, plus
 
 
