@@ -6,6 +6,7 @@ Conventions (parametrisation, loss, time units): ../shared/THEORY.md.
 from .architecture import Architecture
 from .dynamics import GradientFlowRegressor
 from .kernels import NNGPKernel, NTKKernel, nngp_ntk
+from .networks import MLPEnsemble
 
 __version__ = "0.1.0.dev0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "NNGPKernel",
     "NTKKernel",
     "GradientFlowRegressor",
+    "MLPEnsemble",
     "nngp_ntk",
     "__version__",
 ]

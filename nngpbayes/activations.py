@@ -154,10 +154,20 @@ class ABReLU(Activation):
         return (self.a, self.b)
 
     def __call__(self, x):
-        return self.a * np.minimum(x, 0.0) + self.b * np.maximum(x, 0.0)
+        out = np.maximum(x, 0.0)
+        if self.b != 1.0:
+            out *= self.b
+        if self.a != 0.0:
+            out += self.a * np.minimum(x, 0.0)
+        return out
 
     def derivative(self, x):
-        return np.where(x > 0, self.b, self.a)
+        out = np.greater(x, 0.0).astype(float)  # σ' = a + (b − a)·1[x > 0]
+        if self.b - self.a != 1.0:
+            out *= self.b - self.a
+        if self.a != 0.0:
+            out += self.a
+        return out
 
     def dual(self, q1, q2, k12, gaps=None, aux1=None, aux2=None):
         a, b = self.a, self.b
@@ -476,7 +486,10 @@ class Tanh(QuadratureActivation):
         return np.tanh(x)
 
     def derivative(self, x):
-        return 1.0 / np.cosh(x) ** 2
+        e = np.exp(
+            -2.0 * np.abs(x)
+        )  # sech²x = 4e^{-2|x|}/(1 + e^{-2|x|})², no overflow
+        return 4.0 * e / (1.0 + e) ** 2
 
     def second_derivative(self, x):
         t = np.tanh(x)
