@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-__all__ = ["check_inputs", "check_pair", "resolve_n_jobs"]
+__all__ = ["check_inputs", "check_pair", "check_positive", "resolve_n_jobs"]
 
 
 def check_inputs(X, name: str = "X") -> np.ndarray:
@@ -64,3 +64,14 @@ def resolve_n_jobs(n_jobs, n_tasks: int) -> int:
     else:
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
     return max(1, min(n, n_tasks))
+
+
+def check_positive(value, name: str) -> float:
+    """``value`` as a float after checking it is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or (not np.isfinite(value) or value <= 0)
+    ):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)

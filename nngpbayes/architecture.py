@@ -14,7 +14,7 @@ import numpy as np
 
 from .activations import Activation, get_activation
 
-__all__ = ["Architecture", "per_layer"]
+__all__ = ["Architecture", "per_layer", "architecture_from"]
 
 
 def per_layer(value, n_layers: int, name: str, *, allow_zero: bool) -> np.ndarray:
@@ -174,3 +174,20 @@ class Architecture:
             f"bias_variance={fmt(self.bias_variance)}, "
             f"weight_lr={fmt(self.weight_lr)}, bias_lr={fmt(self.bias_lr)})"
         )
+
+
+def architecture_from(obj) -> Architecture:
+    """The :class:`Architecture` described by an object's parameters.
+
+    Reads ``depth``, ``activation``, ``weight_variance``, ``bias_variance`` and (if
+    present) ``weight_lr``, ``bias_lr``: the parameters every nngpbayes estimator
+    and kernel shares.
+    """
+    return Architecture(
+        depth=obj.depth,
+        activation=obj.activation,
+        weight_variance=obj.weight_variance,
+        bias_variance=obj.bias_variance,
+        weight_lr=getattr(obj, "weight_lr", None),
+        bias_lr=getattr(obj, "bias_lr", None),
+    )

@@ -25,7 +25,6 @@ References
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -37,6 +36,7 @@ from .._numerics import (
     cholesky_psd,
     symmetric_eigh,
 )
+from .._validation import check_positive
 from ._filters import flow_filter
 
 __all__ = ["LinearFlow", "check_times"]
@@ -133,7 +133,7 @@ class LinearFlow:
             )
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinite values")
-        _check_positive(learning_rate, "learning_rate")
+        check_positive(learning_rate, "learning_rate")
         n = F.shape[0]
         self.learning_rate, self.discrete = float(learning_rate), bool(discrete)
         self.data_cov = (
@@ -355,11 +355,6 @@ def _symmetrize(a, block=256):
             upper += lower.T
             upper *= 0.5
             lower[...] = upper.T
-
-
-def _check_positive(value, name):
-    if not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def _solve_lower(chol, b):

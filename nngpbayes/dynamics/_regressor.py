@@ -10,7 +10,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._numerics import as_covariance, cholesky_psd
-from ..architecture import Architecture
+from .._validation import check_positive
+from ..architecture import architecture_from
 from ..kernels import nngp_ntk
 from ._linear_flow import LinearFlow, check_times
 
@@ -136,7 +137,7 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
             self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
         )
         self._check_params()
-        arch = self._architecture()
+        arch = architecture_from(self)
         k, th = nngp_ntk(X, architecture=arch, n_jobs=self.n_jobs)
         th = self._training_ntk(X, None, arch) if self.training == "readout" else th
         self.architecture_ = arch
@@ -163,20 +164,8 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"training must be one of {_TRAINING}, got {self.training!r}"
             )
-        lr = self.learning_rate
-        if not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"learning_rate must be a finite number > 0, got {lr!r}")
+        check_positive(self.learning_rate, "learning_rate")
         check_times(self.time, self.discrete)
-
-    def _architecture(self):
-        return Architecture(
-            depth=self.depth,
-            activation=self.activation,
-            weight_variance=self.weight_variance,
-            bias_variance=self.bias_variance,
-            weight_lr=self.weight_lr,
-            bias_lr=self.bias_lr,
-        )
 
     def _training_ntk(self, X1, X2, arch, diag=False):
         """Θ_ro: the NTK with every hidden learning rate set to 0 (THEORY.md §3)."""

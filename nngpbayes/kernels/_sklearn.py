@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._dual import Dual
-from ..architecture import Architecture
+from ..architecture import Architecture, architecture_from
 from ._nngp_ntk import evaluate
 
 __all__ = ["NNGPKernel", "NTKKernel"]
@@ -40,14 +40,7 @@ class _NetworkKernel(Kernel):
 
     def architecture(self) -> Architecture:
         """The :class:`~nngpbayes.Architecture` these parameters describe."""
-        return Architecture(
-            depth=self.depth,
-            activation=self.activation,
-            weight_variance=self.weight_variance,
-            bias_variance=self.bias_variance,
-            weight_lr=getattr(self, "weight_lr", None),
-            bias_lr=getattr(self, "bias_lr", None),
-        )
+        return architecture_from(self)
 
     # -- evaluation --------------------------------------------------------------
     def __call__(self, X, Y=None, eval_gradient=False):

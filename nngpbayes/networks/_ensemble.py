@@ -12,8 +12,8 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from .._numerics import as_covariance, cholesky_psd
-from .._validation import check_inputs, resolve_n_jobs
-from ..architecture import Architecture
+from .._validation import check_inputs, check_positive, resolve_n_jobs
+from ..architecture import architecture_from
 from . import _mlp
 from ._training import train
 
@@ -106,16 +106,6 @@ class MLPEnsemble(BaseEstimator):
         self.progress = progress
 
     # -- set-up --------------------------------------------------------------------
-    def _architecture(self):
-        return Architecture(
-            depth=self.depth,
-            activation=self.activation,
-            weight_variance=self.weight_variance,
-            bias_variance=self.bias_variance,
-            weight_lr=self.weight_lr,
-            bias_lr=self.bias_lr,
-        )
-
     def _hidden_widths(self, depth):
         w = np.atleast_1d(np.asarray(self.width))
         if w.ndim != 1 or (w.size not in (1, depth) and depth > 0):
@@ -145,7 +135,7 @@ class MLPEnsemble(BaseEstimator):
             raise ValueError(
                 f"n_members must be an integer >= 1, got {self.n_members!r}"
             )
-        arch = self._architecture()
+        arch = architecture_from(self)
         self.architecture_ = arch
         self.sizes_ = (
             [int(n_features)] + self._hidden_widths(arch.depth) + [int(n_outputs)]
@@ -218,7 +208,7 @@ class MLPEnsemble(BaseEstimator):
         y = _check_targets(y, len(X))
         if training not in _TRAINING:
             raise ValueError(f"training must be one of {_TRAINING}, got {training!r}")
-        _check_positive(learning_rate, "learning_rate")
+        check_positive(learning_rate, "learning_rate")
         self.initialize(X.shape[1], y.shape[1])
         chol = (
             None
@@ -503,11 +493,6 @@ def _check_targets(y, n):
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinite values")
     return y
-
-
-def _check_positive(value, name):
-    if not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def _inverse_from_cholesky(chol):
