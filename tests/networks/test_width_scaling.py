@@ -80,7 +80,8 @@ def test_training_follows_linearisation_to_order_one_over_width(activation, dept
 
 
 @pytest.mark.parametrize(
-    "activation,depth", [("relu", 3), ("erf", 3), ("tanh", 2), ("relu", 2), ("erf", 1)]
+    "activation,depth",
+    [("relu", 2), ("relu", 3), ("erf", 1), ("erf", 3), ("tanh", 2), ("tanh", 3)],
 )
 def test_initialisation_grid_matches_kernels(activation, depth):
     """The remaining (activation, depth) pairs of relu/erf/tanh × depths 1–3."""
