@@ -6,10 +6,11 @@
     g_k(s) = \\frac{1 - (1 - η s)^k}{s}\\ (k \\text{ steps of gradient descent}),
 
 with g = η t at s = 0. At t = ∞ the flow has g = 1/s on s > 0; this module uses the
-continuous Tikhonov-filtered inverse g_∞(s) = s / (s² + s_c²), equal to 1/s to a
-relative (s_c/s)² and tending to 0 on the null space (directions that never move),
-so that results stay continuous as a kernel becomes singular (near-duplicate
-training inputs) instead of jumping where a hard cutoff would drop a mode.
+continuous filtered inverse g_∞(s) = s³ / (s⁴ + s_c⁴), equal to 1/s to a relative
+(s_c/s)⁴ and tending to 0 as s³ on the null space (directions that never move), so
+that results stay continuous as a kernel becomes singular (near-duplicate training
+inputs) instead of jumping where a hard cutoff would drop a mode, and eigenvalues
+at the round-off level (s ≲ s_c) are not amplified.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def flow_filter(s, time, learning_rate, discrete, cutoff):
     ndarray of shape (n,)
     """
     if np.isinf(time):
-        return s / (s * s + cutoff * cutoff)
+        s2, c2 = s * s, cutoff * cutoff
+        return s * s2 / (s2 * s2 + c2 * c2)
     x = learning_rate * s
     if discrete:
         # 1 - (1 - ηs)^k = -expm1(k log1p(-ηs)): exact also for tiny ηs

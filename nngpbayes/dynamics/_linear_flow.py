@@ -85,7 +85,7 @@ class LinearFlow:
     discrete : bool, default=False
         Full-batch gradient descent: times count steps, g_k(s) = (1 − (1 − ηs)^k)/s.
     rcond : float, default=None
-        The t = ∞ filter s/(s² + s_c²) uses s_c = rcond · max(s); ``None`` means
+        The t = ∞ filter s³/(s⁴ + s_c⁴) uses s_c = rcond · max(s); ``None`` means
         n_data · machine epsilon.
     cov_name : str, default="data_cov"
         The covariance's name in error messages (estimators pass their own).
@@ -192,13 +192,13 @@ class LinearFlow:
 
     def _warn_filtered(self):
         s = self.eigenvalues
-        damped = s < 1e4 * self.cutoff  # (s_c/s)^2 > 1e-8: g differs from 1/s
+        damped = s < 1e2 * self.cutoff  # (s_c/s)^4 > 1e-8: g differs from 1/s
         if damped.any():
             warnings.warn(
-                f"the whitened NTK is ill-conditioned (condition number "
-                f"{s[0] / max(s[-1], np.finfo(float).tiny):.3g}): at t = inf "
-                f"{int(damped.sum())} mode(s) with s < {1e4 * self.cutoff:.3g} are "
-                f"damped by the filter s/(s² + s_c²), s_c = {self.cutoff:.3g} (see "
+                f"the whitened NTK is ill-conditioned (smallest/largest eigenvalue "
+                f"{s[-1] / s[0]:.3g}): at t = inf "
+                f"{int(damped.sum())} mode(s) with s < {1e2 * self.cutoff:.3g} are "
+                f"damped by the filter s³/(s⁴ + s_c⁴), s_c = {self.cutoff:.3g} (see "
                 "rcond); near-duplicate inputs or a too small data covariance "
                 "cause this",
                 IllConditionedWarning,

@@ -273,13 +273,31 @@ class MLPEnsemble(BaseEstimator):
         h = _mlp.empirical_ntk(
             self._params(), X, None, self.architecture_.activation, self.architecture_
         )
-        if cinv is not None:
-            h = np.matmul(h, cinv)
-        return (
-            float(np.max(np.abs(np.linalg.eigvals(h))))
-            if cinv is not None
-            else (float(np.max(np.linalg.eigvalsh(h))))
+        if cinv is None:
+            return float(np.max(np.linalg.eigvalsh(h)))
+        # eig(H C⁻¹) = eig(L⁻¹ H L⁻ᵀ): symmetric, real (C = L Lᵀ)
+        return float(np.max(np.abs(np.linalg.eigvals(np.matmul(h, cinv)))))
+
+    def max_flow_eigenvalue(self, X, y_cov=None):
+        """Largest eigenvalue of H C⁻¹ over members (H the empirical NTK at ``X``).
+
+        Gradient descent with step η·Δt is stable below 2 / this value.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y_cov : float, array-like of shape (n_samples,) or (n_samples, n_samples)
+            C (default the identity).
+        """
+        X = check_inputs(X)
+        self._ensure_initialized(X)
+        chol = (
+            None
+            if y_cov is None
+            else cholesky_psd(as_covariance(y_cov, len(X), "y_cov"), "y_cov")
         )
+        cinv = None if chol is None else _inverse_from_cholesky(chol)
+        return self._max_flow_eigenvalue(X, cinv)
 
     def _record_plan(self, record_times, record_X, record_ntk, dt, n_steps, X):
         if record_times is None:

@@ -185,7 +185,7 @@ def test_ensemble_trained_on_replicas_matches_gradient_flow(X):
     arch = dict(depth=1, activation="erf", weight_variance=1.5, bias_variance=0.1)
     m, t = 256, 1.5
     ens = MLPEnsemble(**arch, width=1024, n_members=m, random_state=6, progress=False)
-    ens.fit(X, y, time=t, n_steps=150, replicas=True, y_cov=0.02)
+    ens.fit(X, y, time=t, n_steps=400, replicas=True, y_cov=0.02)
     reg = GradientFlowRegressor(**arch, replicas=True).fit(X, y, y_cov=0.02)
     Xs = np.vstack([X, X[:2] + 0.5])
     mean, cov = reg.predict(Xs, time=t, return_cov=True)

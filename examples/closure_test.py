@@ -1,0 +1,55 @@
+"""A closure test with the Python API: a parton-distribution-like truth.
+
+Data from f(x) = x^0.5 (1 − x)^3 with 5 % uncorrelated and 3 % correlated errors
+(level 2, 20 fits) are fitted by the Bayesian posterior of a depth-2 ReLU NNGP
+prior, by the analytic trained ensemble at several training times and by real
+width-64 networks. Prints the metrics table and writes figures and an ArviZ file.
+
+Run: python examples/closure_test.py [--out closure-example]
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from nngpbayes import Architecture
+from nngpbayes.closure import ClosureTest
+from nngpbayes.closure._arviz import to_netcdf
+from nngpbayes.plotting import save_all
+
+
+def main(out="closure-example"):
+    test = ClosureTest(
+        truth="pdf",
+        architecture=Architecture(2, "relu", weight_variance=2.0, bias_variance=0.1),
+        level=2,
+        n_fits=20,
+        n_replicas=30,
+        widths=[64],
+        ensemble_steps=300,
+        times=[0.001, 0.01, 0.1, 1.0, np.inf],
+        random_state=1,
+        progress=False,
+    )
+    result = test.run()
+    print(result.table())
+    under = [
+        name
+        for name, m in result.metrics.items()
+        if name.startswith("flow") and m.delta_chi2 > 0
+    ]
+    print(
+        "trained ensembles that do not absorb the level-1 noise (Δχ² > 0):",
+        ", ".join(under) or "none",
+    )
+    path = Path(out)
+    path.mkdir(exist_ok=True)
+    to_netcdf(result.to_arviz(), path / "closure.nc")
+    print("wrote", [str(p) for p in save_all(result, path)])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="closure-example")
+    main(parser.parse_args().out)

@@ -1,0 +1,159 @@
+"""Figures of closure tests (matplotlib, PNG). Imported lazily by the CLI only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_fit", "plot_bias_variance", "plot_spectrum", "plot_trace", "save_all"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_fit(result, path):
+    """Truth, Bayesian posterior band and trained-ensemble bands of the first fit."""
+    plt = _plt()
+    first, x = result.first_fit, result.X_test[:, 0]
+    order = np.argsort(x)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    m = first["posterior_mean"]
+    s = np.sqrt(np.maximum(np.diag(first["posterior_cov"]), 0))
+    ax.fill_between(
+        x[order],
+        (m - s)[order],
+        (m + s)[order],
+        color="grey",
+        alpha=0.35,
+        label="Bayesian posterior ±1σ",
+    )
+    idx = (
+        int(np.flatnonzero(np.isinf(result.times))[0])
+        if np.isinf(result.times).any()
+        else len(result.times) - 1
+    )
+    fm, fs = first["flow_mean"][idx], first["flow_std"][idx]
+    ax.plot(
+        x[order],
+        fm[order],
+        color="C0",
+        label=f"trained ensemble, t={result.times[idx]:g}",
+    )
+    ax.fill_between(x[order], (fm - fs)[order], (fm + fs)[order], color="C0", alpha=0.2)
+    widths = zip(result.config["widths"], first["ensembles"], strict=True)
+    for i, (width, members) in enumerate(widths):
+        mm, ms = members.mean(0), members.std(0, ddof=1)
+        ax.errorbar(
+            x[order],
+            mm[order],
+            ms[order],
+            fmt=".",
+            ms=3,
+            capsize=2,
+            color=f"C{i + 1}",
+            label=f"width-{width} networks ±1σ",
+        )
+    ax.plot(x[order], result.truth_test[0][order], "k--", label="truth")
+    ax.plot(
+        result.X_train[:, 0],
+        result.data[0]
+        if result.data.shape[1] == len(result.X_train)
+        else np.full(len(result.X_train), np.nan),
+        "k.",
+        ms=4,
+        label="level-1 data",
+    )
+    ax.set(xlabel="x", ylabel="f(x)", title="closure test: first fit")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_bias_variance(result, path):
+    """Mean bias and variance over fits of the analytic ensemble against time."""
+    plt = _plt()
+    finite = np.isfinite(result.times)
+    t = np.where(finite, result.times, np.nan)
+    tmax = np.nanmax(t) * 10 if finite.any() else 1.0
+    t = np.where(finite, t, tmax)
+    order = np.argsort(t)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.loglog(t[order], result.flow_bias[order], "o-", label="bias")
+    ax.loglog(t[order], result.flow_variance[order], "s-", label="variance")
+    post = result.metrics["posterior"]
+    ax.axhline(post.bias, color="grey", ls="--", lw=1, label="posterior bias")
+    ax.axhline(post.variance, color="grey", ls=":", lw=1, label="posterior variance")
+    ax.set(
+        xlabel="training time t (rightmost point: t = ∞)",
+        title="bias and variance of the trained ensemble",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_spectrum(result, path):
+    """Eigenvalues of the whitened NTK, their time scales and the data on each mode."""
+    plt = _plt()
+    first = result.first_fit
+    s = first["eigenvalues"]
+    k = np.arange(1, len(s) + 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    keep = s > 0
+    ax.loglog(k[keep], s[keep], "o-", ms=3, label="eigenvalue s_k")
+    ax.loglog(
+        k[keep],
+        1 / (first["learning_rate"] * s[keep]),
+        "s-",
+        ms=3,
+        label="time scale 1/(η s_k)",
+    )
+    ax.loglog(k, np.abs(first["data_projection"]), ".", label="|data on mode k|")
+    ax.set(xlabel="mode k", title="flow spectrum (first fit)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_trace(posterior, path):
+    """Trace and marginal histogram of each sampled hyperparameter (per walker)."""
+    plt = _plt()
+    names = list(posterior.samples)
+    fig, axes = plt.subplots(
+        len(names), 2, figsize=(9, 2.2 * len(names)), squeeze=False
+    )
+    for row, name in zip(axes, names, strict=True):
+        x = posterior.samples[name]  # (chain, draw)
+        row[0].plot(np.log(x).T, lw=0.3, alpha=0.6)
+        row[0].set(ylabel=f"log {name}", xlabel="draw")
+        row[1].hist(np.log(x).ravel(), bins=40, color="C0", alpha=0.7)
+        row[1].set(
+            xlabel=f"log {name}",
+            title=f"R-hat {posterior.rhat[name]:.3f}, ESS {posterior.ess[name]:.0f}",
+        )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_all(result, out_dir):
+    """Write every figure of ``result`` into ``out_dir``; returns the paths."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    paths = [out / "fit.png", out / "bias_variance.png", out / "spectrum.png"]
+    plot_fit(result, paths[0])
+    plot_bias_variance(result, paths[1])
+    plot_spectrum(result, paths[2])
+    if result.inference is not None:
+        paths.append(out / "hyperparameters_trace.png")
+        plot_trace(result.inference, paths[-1])
+    return paths
