@@ -619,8 +619,9 @@ default=None
         p0 = _initial_positions(logpost, rng, n_walkers)
     else:
         p0 = _check_initial(initial, logpost, n_walkers)
-    # emcee draws from its own RandomState, not from NumPy's global one; seeding it
-    # through the initial State is emcee's documented route (it replaces rstate0).
+    # emcee's sampler owns a RandomState seeded from OS entropy (not NumPy's global
+    # state, so np.random.seed does not help); seeding it through the initial State
+    # is emcee's documented route (it replaced rstate0) and covers every move.
     emcee_rng = np.random.RandomState(rng.integers(2**32, dtype=np.uint64))
     start = emcee.State(p0, random_state=emcee_rng.get_state())
     if moves is None:

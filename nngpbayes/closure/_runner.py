@@ -15,7 +15,7 @@ from ..architecture import Architecture
 from ._data import ClosureData, experimental_covariance
 from ._metrics import fit_metrics, multi_closure
 from ._models import Kernels, ensemble_predictions, flow_predictions, gp_posterior
-from ._truths import PriorDraw, as_truth, evaluate_truth
+from ._truths import as_truth, evaluate_truth
 
 __all__ = ["ClosureTest", "ClosureResult"]
 
@@ -206,15 +206,9 @@ class ClosureTest:
         return ClosureData(self.X_train, f_train, self._cov, F), f_test
 
     def _fit_truth(self, i):
-        if i == 0 or not self.redraw_truth:
-            return self._first
-        if isinstance(self._truth, PriorDraw) or self.truth_spec in (
-            "prior",
-            "teacher",
-        ):
-            truth = as_truth(self.truth_spec, self.truth_architecture, self._rng)
-        else:
-            truth = self._truth
+        if i == 0 or not self.redraw_truth or not isinstance(self.truth_spec, str):
+            return self._first  # a fixed truth (a user's callable is never redrawn)
+        truth = as_truth(self.truth_spec, self.truth_architecture, self._rng)
         return self._setup(truth)
 
     def run(self) -> ClosureResult:
