@@ -5,6 +5,11 @@ and ArviZ results.
 """
 
 from ._data import ClosureData, experimental_covariance
+from ._inference import (
+    HyperparameterPosterior,
+    posterior_predictive,
+    sample_hyperparameters,
+)
 from ._metrics import ClosureMetrics, FitMetrics, fit_metrics, multi_closure
 from ._models import Kernels, ensemble_predictions, flow_predictions, gp_posterior
 from ._runner import ClosureResult, ClosureTest
@@ -28,4 +33,7 @@ __all__ = [
     "PriorDraw",
     "Teacher",
     "as_truth",
+    "sample_hyperparameters",
+    "posterior_predictive",
+    "HyperparameterPosterior",
 ]

@@ -117,7 +117,7 @@ class ClosureTest:
         Also sample the posterior of (C_W, C_b, noise scale) with emcee on the first
         fit's data (needs ``forward_map=None``) and the predictive marginalised over
         it (:func:`~nngpbayes.closure.sample_hyperparameters`).
-    inference_steps, inference_walkers : int, default=1000, 16
+    inference_steps, inference_walkers : int, default=3000, 16
     random_state : int, default=0
     progress : bool or None
         A progress bar over fits (None: on a terminal).
@@ -140,7 +140,7 @@ class ClosureTest:
         redraw_truth=None,
         truth_architecture=None,
         inference=False,
-        inference_steps=1000,
+        inference_steps=3000,
         inference_walkers=16,
         random_state=0,
         progress=None,
