@@ -167,8 +167,6 @@ def evaluate(
 def _default_block(activation, hp):
     """Block side so that one tile's intermediates fit in cache."""
     n_dir = hp[0].n_directions + 1 if isinstance(hp[0], Dual) else 1
-    if isinstance(hp[0], Dual) and hasattr(activation, "degree"):
-        n_dir *= 64  # Dual Hermite series are summed densely, all terms at once
     return max(8, int(np.sqrt(_TILE_ELEMENTS / n_dir)) // 8 * 8)
 
 
