@@ -114,14 +114,9 @@ def ensemble_predictions(
         raise ValueError(
             "finite-width ensembles in closure tests need forward_map=None"
         )
-    ens = MLPEnsemble(
-        depth=arch.depth,
+    ens = MLPEnsemble.from_architecture(
+        arch,
         width=width,
-        activation=arch.activation,
-        weight_variance=arch.weight_variance,
-        bias_variance=arch.bias_variance,
-        weight_lr=arch.weight_lr,
-        bias_lr=arch.bias_lr,
         n_members=n_members,
         random_state=random_state,
         progress=progress,

@@ -127,14 +127,8 @@ class Teacher:
 
         arch = architecture or Architecture()
         self.architecture = arch
-        self._net = MLPEnsemble(
-            depth=arch.depth,
-            width=width,
-            activation=arch.activation,
-            weight_variance=arch.weight_variance,
-            bias_variance=arch.bias_variance,
-            n_members=1,
-            random_state=random_state,
+        self._net = MLPEnsemble.from_architecture(
+            arch, width=width, n_members=1, random_state=random_state
         )
 
     def __call__(self, X):

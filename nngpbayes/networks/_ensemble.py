@@ -106,6 +106,20 @@ class MLPEnsemble(BaseEstimator):
         self.progress = progress
 
     # -- set-up --------------------------------------------------------------------
+    @classmethod
+    def from_architecture(cls, architecture, **kwargs):
+        """An ensemble of ``architecture`` (other parameters as keywords)."""
+        a = architecture
+        return cls(
+            depth=a.depth,
+            activation=a.activation,
+            weight_variance=a.weight_variance,
+            bias_variance=a.bias_variance,
+            weight_lr=a.weight_lr,
+            bias_lr=a.bias_lr,
+            **kwargs,
+        )
+
     def _hidden_widths(self, depth):
         w = np.atleast_1d(np.asarray(self.width))
         if w.ndim != 1 or (w.size not in (1, depth) and depth > 0):
