@@ -180,6 +180,11 @@ class ClosureTest:
         )
         self.random_state = random_state
         self.progress = progress
+        if self.widths and forward_map is not None:
+            raise ValueError(
+                "finite-width ensembles (widths) need forward_map=None: MLPEnsemble "
+                "trains on function values"
+            )
         if inference and forward_map is not None:
             raise ValueError("inference needs forward_map=None (data are f(X_train))")
         self.inference = bool(inference)

@@ -109,6 +109,31 @@ def test_misspecified_prior_is_flagged():
     assert result.metrics["posterior"].r_bv > 1.5
 
 
+def test_forward_map_observables():
+    """Data as linear functionals of the function on a grid (y = F f(X_grid))."""
+    x = np.linspace(0.01, 0.99, 30)[:, None]
+    F = np.tril(np.ones((30, 30)))[4::5] / 30  # six running integrals
+    test = ClosureTest(
+        truth="pdf",
+        X_train=x,
+        forward_map=F,
+        level=2,
+        n_fits=10,
+        times=[1.0, np.inf],
+        progress=False,
+    )
+    result = test.run()
+    assert result.data.shape == (10, 6)
+    for name in ("posterior", "flow t=1", "flow t=inf"):
+        assert np.isfinite(result.metrics[name].r_bv)
+    with pytest.raises(ValueError, match="forward_map must have 30 columns"):
+        ClosureTest(truth="pdf", X_train=x, forward_map=F[:, :5])
+    with pytest.raises(ValueError, match="need forward_map=None"):
+        ClosureTest(
+            truth="pdf", X_train=x, forward_map=F, widths=[8], progress=False
+        ).run()
+
+
 def test_prior_draw_is_one_consistent_function():
     arch = Architecture(1, "erf", 1.5, 0.2)
     f = PriorDraw(arch, random_state=0)
