@@ -128,7 +128,7 @@ def closure_test(args):
         print("hyperparameter posterior (emcee):")
         print(summary(data).to_string())
     (out / "summary.json").write_text(json.dumps(summ, indent=2, default=float))
-    figures = save_all(result, out)
+    figures = save_all(result, out, data)
     print()
     print(
         f"wrote {nc}, {out / 'summary.json'} and {len(figures)} figures to {out} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_fit", "plot_bias_variance", "plot_spectrum", "plot_trace", "save_all"]
+__all__ = ["plot_fit", "plot_bias_variance", "plot_spectrum", "save_all"]
 
 
 def _plt():
@@ -123,29 +123,12 @@ def plot_spectrum(result, path):
     plt.close(fig)
 
 
-def plot_trace(posterior, path):
-    """Trace and marginal histogram of each sampled hyperparameter (per walker)."""
-    plt = _plt()
-    names = list(posterior.samples)
-    fig, axes = plt.subplots(
-        len(names), 2, figsize=(9, 2.2 * len(names)), squeeze=False
-    )
-    for row, name in zip(axes, names, strict=True):
-        x = posterior.samples[name]  # (chain, draw)
-        row[0].plot(np.log(x).T, lw=0.3, alpha=0.6)
-        row[0].set(ylabel=f"log {name}", xlabel="draw")
-        row[1].hist(np.log(x).ravel(), bins=40, color="C0", alpha=0.7)
-        row[1].set(
-            xlabel=f"log {name}",
-            title=f"R-hat {posterior.rhat[name]:.3f}, ESS {posterior.ess[name]:.0f}",
-        )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def save_all(result, out_dir, data=None):
+    """Write every figure of ``result`` into ``out_dir``; returns the paths.
 
-
-def save_all(result, out_dir):
-    """Write every figure of ``result`` into ``out_dir``; returns the paths."""
+    With hyperparameter inference, ``hyperparameters_trace.png`` is ArviZ's trace
+    plot of ``data`` (``result.to_arviz()`` when not given).
+    """
     from pathlib import Path
 
     out = Path(out_dir)
@@ -154,6 +137,12 @@ def save_all(result, out_dir):
     plot_bias_variance(result, paths[1])
     plot_spectrum(result, paths[2])
     if result.inference is not None:
+        from .closure._arviz import plot_trace
+
         paths.append(out / "hyperparameters_trace.png")
-        plot_trace(result.inference, paths[-1])
+        plot_trace(
+            result.to_arviz() if data is None else data,
+            paths[-1],
+            var_names=list(result.inference.samples),
+        )
     return paths

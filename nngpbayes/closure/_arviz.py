@@ -17,6 +17,7 @@ import xarray as xr
 
 __all__ = [
     "arviz_major",
+    "plot_trace",
     "from_netcdf",
     "get_group",
     "group_names",
@@ -229,3 +230,27 @@ def summary(data: Any, var_names: list[str] | None = None):
     if "posterior" not in group_names(data):
         raise ValueError("data: expected a 'posterior' group, got none")
     return az.summary(data, var_names=var_names, round_to="none")
+
+
+def plot_trace(data: Any, path: str | os.PathLike, var_names=None) -> str:
+    """ArviZ's trace plot of the posterior group, saved as a PNG.
+
+    ``arviz.plot_trace`` on ArviZ 0.x, ``arviz.plot_trace_dist`` (arviz-plots, with
+    the matplotlib backend) on 1.x. Returns the path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if arviz_major() == 0:
+        axes = az.plot_trace(data, var_names=var_names)
+        fig = np.ravel(axes)[0].figure
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    else:
+        plots = az.plot_trace_dist(data, var_names=var_names, backend="matplotlib")
+        plots.savefig(path, dpi=100)
+        plt.close("all")
+    return os.fspath(path)
