@@ -244,7 +244,11 @@ def plot_trace(data: Any, path: str | os.PathLike, var_names=None) -> str:
     import matplotlib.pyplot as plt
 
     if arviz_major() == 0:
-        axes = az.plot_trace(data, var_names=var_names)
+        with warnings.catch_warnings():
+            # ArviZ 0.x calls a matplotlib API deprecated in matplotlib 3.11, once
+            # per panel; the figure is unaffected
+            warnings.filterwarnings("ignore", message=".*alias_mapping")
+            axes = az.plot_trace(data, var_names=var_names)
         fig = np.ravel(axes)[0].figure
         fig.tight_layout()
         fig.savefig(path, dpi=100)
