@@ -138,8 +138,8 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         )
         self._check_params()
         arch = architecture_from(self)
-        k, th = nngp_ntk(X, architecture=arch, n_jobs=self.n_jobs)
-        th = self._training_ntk(X, None, arch) if self.training == "readout" else th
+        # one pass gives K and the NTK of the trained parameters (K ignores λ)
+        k, th = nngp_ntk(X, architecture=self._trained(arch), n_jobs=self.n_jobs)
         self.architecture_ = arch
         self.X_train_ = X
         self.flow_ = LinearFlow(
@@ -167,26 +167,21 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         check_positive(self.learning_rate, "learning_rate")
         check_times(self.time, self.discrete)
 
-    def _training_ntk(self, X1, X2, arch, diag=False):
-        """Θ_ro: the NTK with every hidden learning rate set to 0 (THEORY.md §3)."""
-        hidden_off = np.zeros(arch.n_layers)
-        lw, lb = hidden_off.copy(), hidden_off.copy()
+    def _trained(self, arch):
+        """The architecture whose NTK drives training: for ``"readout"`` every
+        hidden learning rate is 0, so Θ = Θ_ro (THEORY.md §3); K is unchanged."""
+        if self.training == "full":
+            return arch
+        lw, lb = np.zeros(arch.n_layers), np.zeros(arch.n_layers)
         lw[-1], lb[-1] = arch.weight_lr[-1], arch.bias_lr[-1]
-        ro = arch.replace(weight_lr=lw, bias_lr=lb)
-        return nngp_ntk(X1, X2, architecture=ro, diag=diag, n_jobs=self.n_jobs).ntk
+        return arch.replace(weight_lr=lw, bias_lr=lb)
 
     def _test_kernels(self, X, want):
         """Θ(X, X_train), K(X, X_train) and K(X, X) (diagonal for std)."""
         arch = self.architecture_
         k_cross, th_cross = nngp_ntk(
-            X,
-            self.X_train_,
-            architecture=arch,
-            ntk=self.training == "full",
-            n_jobs=self.n_jobs,
+            X, self.X_train_, architecture=self._trained(arch), n_jobs=self.n_jobs
         )
-        if self.training == "readout":
-            th_cross = self._training_ntk(X, self.X_train_, arch)
         k_self = None
         if want == "cov":
             k_self = nngp_ntk(X, architecture=arch, ntk=False, n_jobs=self.n_jobs).nngp
