@@ -93,6 +93,14 @@ class Activation:
     def derivative(self, x):
         raise NotImplementedError
 
+    def second_derivative(self, x):
+        """σ″(x) (hyperparameter gradients and the 1/n expansion)."""
+        raise NotImplementedError(f"{type(self).__name__} has no second derivative")
+
+    def third_derivative(self, x):
+        """σ‴(x) (the 1/n expansion, :mod:`nngpbayes.finite_width`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no third derivative")
+
     def prepare(self, q, min_terms=0):
         """Per-input data for :meth:`dual` at one layer (``None`` for closed forms)."""
         return None
@@ -168,6 +176,13 @@ class ABReLU(Activation):
         if self.a != 0.0:
             out += self.a
         return out
+
+    def second_derivative(self, x):
+        """0 away from the kink (the kink lies outside any Taylor expansion)."""
+        return np.zeros(np.shape(x))
+
+    def third_derivative(self, x):
+        return np.zeros(np.shape(x))
 
     def dual(self, q1, q2, k12, gaps=None, aux1=None, aux2=None):
         a, b = self.a, self.b
@@ -292,6 +307,12 @@ class Erf(Activation):
     def derivative(self, x):
         return (2.0 / np.sqrt(np.pi)) * np.exp(-np.square(x))
 
+    def second_derivative(self, x):
+        return -2.0 * x * self.derivative(x)
+
+    def third_derivative(self, x):
+        return (4.0 * np.square(x) - 2.0) * self.derivative(x)
+
     def dual(self, q1, q2, k12, gaps=None, aux1=None, aux2=None):
         a1, a2 = 1.0 + 2.0 * q1, 1.0 + 2.0 * q2
         t = (2.0 / np.pi) * np.arcsin(2.0 * k12 / np.sqrt(a1 * a2))
@@ -320,6 +341,13 @@ class GELU(Activation):
     def derivative(self, x):
         return sc.ndtr(x) + x * np.exp(-0.5 * np.square(x)) / np.sqrt(2.0 * np.pi)
 
+    def second_derivative(self, x):
+        return (2.0 - np.square(x)) * np.exp(-0.5 * np.square(x)) / np.sqrt(2.0 * np.pi)
+
+    def third_derivative(self, x):
+        x2 = np.square(x)
+        return x * (x2 - 4.0) * np.exp(-0.5 * x2) / np.sqrt(2.0 * np.pi)
+
     def dual(self, q1, q2, k12, gaps=None, aux1=None, aux2=None):
         t, tdot = gelu_dual(q1, q2, k12)
         return t, tdot, None
@@ -347,6 +375,12 @@ class Sin(Activation):
     def derivative(self, x):
         return np.cos(x)
 
+    def second_derivative(self, x):
+        return -np.sin(x)
+
+    def third_derivative(self, x):
+        return -np.cos(x)
+
     def dual(self, q1, q2, k12, gaps=None, aux1=None, aux2=None):
         minus, plus = _exp_pair(q1, q2, k12)
         return minus, plus, None
@@ -365,6 +399,12 @@ class Cos(Activation):
 
     def derivative(self, x):
         return -np.sin(x)
+
+    def second_derivative(self, x):
+        return -np.cos(x)
+
+    def third_derivative(self, x):
+        return np.sin(x)
 
     def dual(self, q1, q2, k12, gaps=None, aux1=None, aux2=None):
         minus, plus = _exp_pair(q1, q2, k12)
@@ -414,9 +454,6 @@ class QuadratureActivation(Activation):
 
     def _params(self):
         return (self.degree, self.tol)
-
-    def second_derivative(self, x):
-        raise NotImplementedError
 
     def prepare(self, q, min_terms=0):
         """Hermite coefficients of σ(√q z) and σ'(√q z), each (n_terms, len(q)).
@@ -495,6 +532,10 @@ class Tanh(QuadratureActivation):
         t = np.tanh(x)
         return -2.0 * t * (1.0 - t * t)
 
+    def third_derivative(self, x):
+        t2 = np.square(np.tanh(x))
+        return -2.0 * (1.0 - t2) * (1.0 - 3.0 * t2)
+
 
 class Sigmoid(QuadratureActivation):
     """σ(x) = 1 / (1 + e^{−x}), by quadrature."""
@@ -512,6 +553,10 @@ class Sigmoid(QuadratureActivation):
         s = sc.expit(x)
         return s * (1.0 - s) * (1.0 - 2.0 * s)
 
+    def third_derivative(self, x):
+        s = sc.expit(x)
+        return s * (1.0 - s) * (1.0 - 6.0 * s * (1.0 - s))
+
 
 class Softplus(QuadratureActivation):
     """σ(x) = log(1 + e^x), by quadrature."""
@@ -527,6 +572,10 @@ class Softplus(QuadratureActivation):
     def second_derivative(self, x):
         s = sc.expit(x)
         return s * (1.0 - s)
+
+    def third_derivative(self, x):
+        s = sc.expit(x)
+        return s * (1.0 - s) * (1.0 - 2.0 * s)
 
 
 class Swish(QuadratureActivation):
@@ -545,6 +594,11 @@ class Swish(QuadratureActivation):
         s = sc.expit(x)
         return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
 
+    def third_derivative(self, x):
+        s = sc.expit(x)
+        d1 = s * (1.0 - s)
+        return d1 * (3.0 * (1.0 - 2.0 * s) + x * (1.0 - 6.0 * d1))
+
 
 class Elementwise(QuadratureActivation):
     """A user's activation σ with its derivative, dual maps by quadrature.
@@ -556,8 +610,11 @@ class Elementwise(QuadratureActivation):
     derivative : callable
         σ', vectorised.
     second_derivative : callable, optional
-        σ'', used only for hyperparameter gradients; if omitted it is a central
+        σ'', used for hyperparameter gradients; if omitted it is a central
         finite difference of ``derivative`` (step 1e-5·max(1, |x|), accuracy ~1e-10).
+        The 1/n expansion (:mod:`nngpbayes.finite_width`) needs it given exactly.
+    third_derivative : callable, optional
+        σ‴, needed only by the 1/n expansion (no finite-difference fallback).
     degree, tol
         As in :class:`QuadratureActivation`.
     name : str, default="elementwise"
@@ -574,6 +631,7 @@ class Elementwise(QuadratureActivation):
         fn: Callable,
         derivative: Callable,
         second_derivative: Callable | None = None,
+        third_derivative: Callable | None = None,
         degree: int | None = DEFAULT_QUADRATURE_DEGREE,
         tol: float = 1e-13,
         name: str = "elementwise",
@@ -582,13 +640,17 @@ class Elementwise(QuadratureActivation):
         for label, f in (("fn", fn), ("derivative", derivative)):
             if not callable(f):
                 raise TypeError(f"Elementwise {label} must be callable, got {f!r}")
-        if second_derivative is not None and not callable(second_derivative):
-            raise TypeError(
-                f"Elementwise second_derivative must be callable or None, "
-                f"got {second_derivative!r}"
-            )
+        for label, f in (
+            ("second_derivative", second_derivative),
+            ("third_derivative", third_derivative),
+        ):
+            if f is not None and not callable(f):
+                raise TypeError(
+                    f"Elementwise {label} must be callable or None, got {f!r}"
+                )
         self.fn, self.fn_derivative = fn, derivative
         self.fn_second_derivative = second_derivative
+        self.fn_third_derivative = third_derivative
         self.name = name
 
     def _params(self):
@@ -596,6 +658,7 @@ class Elementwise(QuadratureActivation):
             self.fn,
             self.fn_derivative,
             self.fn_second_derivative,
+            self.fn_third_derivative,
             self.degree,
             self.tol,
         )
@@ -611,6 +674,14 @@ class Elementwise(QuadratureActivation):
             return np.asarray(self.fn_second_derivative(x), dtype=float)
         h = 1e-5 * np.maximum(1.0, np.abs(x))
         return (self.derivative(x + h) - self.derivative(x - h)) / (2.0 * h)
+
+    def third_derivative(self, x):
+        if self.fn_third_derivative is None:
+            raise NotImplementedError(
+                f"Elementwise({self.name!r}) was built without third_derivative "
+                "(the 1/n expansion needs σ″ and σ‴ given exactly)"
+            )
+        return np.asarray(self.fn_third_derivative(x), dtype=float)
 
     def __repr__(self):
         return f"Elementwise({self.name!r}, degree={self.degree})"

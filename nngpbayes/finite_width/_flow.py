@@ -1,0 +1,302 @@
+"""FiniteWidthFlow: predicted training of a finite ensemble (THEORY.md §5)."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+
+from .._validation import check_inputs, check_positive
+from ..networks import _mlp
+from ._hierarchy import _member_tensors, _prepare
+from ._solve import (
+    MemberProblem,
+    closed_form,
+    closed_form_ntk,
+    integrate_flow,
+    iterate_steps,
+)
+
+__all__ = ["FiniteWidthFlow"]
+
+_METHODS = ("closed_form", "ode")
+_ROW_CHUNK = 64
+
+
+class FiniteWidthFlow:
+    """How each member of a finite ensemble trains, to order 0 or 1 in 1/width.
+
+    Every member starts from its own initialisation and is trained on (X, y) by
+    gradient flow dθ/dt = −η λ ∇L with L = ½‖φ(X) − y‖² (THEORY.md §2), or by
+    gradient descent with steps of Δt = ``dt``. Order 0 freezes each network's own
+    empirical NTK H_0; order 1 lets it move under the truncated hierarchy
+    (THEORY.md §5):
+
+    .. math::
+
+        \\frac{dφ}{dτ} = −H ε,\\quad \\frac{dH}{dτ} = −O_3 ε,\\quad
+        \\frac{dO_3}{dτ} = −O_4 ε,\\quad O_4\\ \\text{frozen},\\quad τ = η t.
+
+    ``method="closed_form"`` is the first-order perturbative solution (sums of
+    exponentials in the eigenvalues of H_0, exact divided differences);
+    ``method="ode"`` integrates the truncated system numerically (for steps: iterates
+    the truncated discrete map). Both are exact to O(1/n); they differ at O(1/n²).
+
+    Parameters
+    ----------
+    ensemble : MLPEnsemble
+        Its members as they were initialised are used (re-drawn from the member
+        seeds, so a trained ensemble gives the same answer as a fresh one).
+    X : array-like of shape (n, n_features)
+    y : array-like of shape (n,)
+    order : {0, 1}, default=1
+    learning_rate : float, default=1.0
+        η.
+    dt : float or None, default=None
+        Time per gradient-descent step (``MLPEnsemble.fit(time=t, n_steps=k)`` uses
+        dt = t/k); None: continuous gradient flow.
+    method : {"closed_form", "ode"}, default="closed_form"
+
+    Attributes
+    ----------
+    hierarchy_ : NTKHierarchy
+        H, O_3, O_4 (and the step tensors) of the initial members on X.
+    eigenvalues_ : ndarray of shape (n_members, n)
+        Eigenvalues of each member's initial NTK on X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nngpbayes import MLPEnsemble
+    >>> from nngpbayes.finite_width import FiniteWidthFlow
+    >>> X = np.linspace(-1, 1, 6)[:, None]
+    >>> ens = MLPEnsemble(depth=1, width=256, activation="tanh", n_members=3,
+    ...                   random_state=0)
+    >>> flow = FiniteWidthFlow(ens, X, np.sin(3 * X[:, 0]))
+    >>> flow.predict(X, time=2.0).shape
+    (3, 6)
+    >>> flow.predict(X, time=[0.0, 1.0, 2.0]).shape
+    (3, 3, 6)
+    """
+
+    def __init__(
+        self,
+        ensemble,
+        X,
+        y,
+        order=1,
+        learning_rate=1.0,
+        dt=None,
+        method="closed_form",
+    ):
+        if isinstance(order, bool) or order not in (0, 1):
+            raise ValueError(f"order must be 0 or 1, got {order!r}")
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        check_positive(learning_rate, "learning_rate")
+        if dt is not None:
+            check_positive(dt, "dt")
+        X = check_inputs(X, "X")
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.shape != (len(X),):
+            raise ValueError(
+                f"y must have shape ({len(X)},) (one target per row of X), got "
+                f"{np.shape(y)}"
+            )
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinite values")
+        self.order, self.learning_rate, self.dt, self.method = (
+            int(order),
+            float(learning_rate),
+            None if dt is None else float(dt),
+            method,
+        )
+        self._ensemble = _initial_copy(ensemble, X)
+        X, _, self._arch, params = _prepare(self._ensemble, X, None, 0)
+        self.X, self.y = X, y
+        self._params = params
+        steps = dt is not None
+        members = [
+            _member_tensors(w, b, X, None, self._arch, 0, steps)
+            for w, b in self._members()
+        ]
+        self._phi0 = _mlp.forward(params, X, self._arch.activation)[..., 0]
+        self._train = members
+        self._problems = [
+            MemberProblem(t, p - y) for t, p in zip(members, self._phi0, strict=True)
+        ]
+        from ._hierarchy import NTKHierarchy
+
+        self.hierarchy_ = NTKHierarchy(
+            **{k: np.stack([m[k] for m in members]) for k in members[0]}
+        )
+        self.eigenvalues_ = np.stack([p.s for p in self._problems])
+        if steps:
+            top = self.learning_rate * self.dt * self.eigenvalues_.max()
+            if top >= 2.0:
+                import warnings
+
+                from ..networks import StabilityWarning
+
+                warnings.warn(
+                    f"learning_rate·dt·max eig(H_0) = {top:.3g} >= 2: gradient descent "
+                    "diverges; the predictions describe that divergence",
+                    StabilityWarning,
+                    stacklevel=2,
+                )
+
+    # -- helpers -------------------------------------------------------------------
+    def _members(self):
+        weights, biases = self._params
+        for m in range(len(weights[0])):
+            yield [w[m] for w in weights], [b[m] for b in biases]
+
+    def _times(self, time):
+        """(array of τ or step counts, scalar?)."""
+        t = np.asarray(time, dtype=float)
+        if t.ndim > 1:
+            raise ValueError(f"time must be a scalar or 1-D, got shape {t.shape}")
+        if not np.isfinite(t).all() or (t < 0).any():
+            raise ValueError(f"time must be finite and >= 0, got {time!r}")
+        scalar = t.ndim == 0
+        t = np.atleast_1d(t)
+        if self.dt is None:
+            return self.learning_rate * t, scalar
+        k = t / self.dt
+        if not np.allclose(k, np.round(k), rtol=0, atol=1e-9 * max(1.0, k.max())):
+            raise ValueError(
+                f"with dt={self.dt}, time must be a whole number of steps, got {time!r}"
+            )
+        return np.round(k).astype(int), scalar
+
+    def _rows(self, X_new):
+        """Per member, tensors of the prediction rows (chunked) and φ_0(X_new)."""
+        X_new = check_inputs(X_new, "X_new")
+        if X_new.shape[1] != self.X.shape[1]:
+            raise ValueError(
+                f"X_new has {X_new.shape[1]} features, but X has {self.X.shape[1]}"
+            )
+        phi0 = _mlp.forward(self._params, X_new, self._arch.activation)[..., 0]
+        steps = self.dt is not None
+        for start in range(0, len(X_new), _ROW_CHUNK):
+            part = X_new[start : start + _ROW_CHUNK]
+            sl = slice(start, start + len(part))
+            for m, (w, b) in enumerate(self._members()):
+                rows = _member_tensors(w, b, self.X, part, self._arch, 0, steps)
+                yield sl, m, rows, phi0[m, sl]
+
+    # -- public --------------------------------------------------------------------
+    def predict(self, X_new, time):
+        """Each member's output at ``time``.
+
+        Parameters
+        ----------
+        X_new : array-like of shape (n_new, n_features)
+        time : float or array-like of shape (T,)
+            Training time t (multiples of ``dt`` for discrete steps).
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_new), or (T, n_members, n_new) for an array.
+        """
+        times, scalar = self._times(time)
+        n_new = len(check_inputs(X_new, "X_new"))
+        out = np.empty((len(times), len(self._problems), n_new))
+        step = None if self.dt is None else self.learning_rate * self.dt
+        for sl, m, rows, phi0 in self._rows(X_new):
+            prob = self._problems[m]
+            if self.method == "closed_form":
+                for it, t in enumerate(times):
+                    out[it, m, sl] = closed_form(prob, rows, phi0, t, step, self.order)
+            else:
+                out[:, m, sl] = self._numeric(m, rows, phi0, times)[0]
+        return out[0] if scalar else out
+
+    def _numeric(self, m, rows, phi0, times):
+        args = (self._train[m], rows, self.y, self._phi0[m], phi0)
+        if self.dt is None:
+            return integrate_flow(*args, times, self.order)
+        return iterate_steps(*args, times, self.learning_rate * self.dt, self.order)
+
+    def predict_ntk(self, time, X_new=None):
+        """Each member's NTK H(x, X) at ``time`` (constant at order 0).
+
+        Parameters
+        ----------
+        time : float or array-like of shape (T,)
+        X_new : array-like of shape (n_new, n_features), default=X
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_new, n), or (T, n_members, n_new, n).
+        """
+        times, scalar = self._times(time)
+        if X_new is None:
+            rows_iter = ((slice(None), m, t) for m, t in enumerate(self._train))
+            n_new = len(self.X)
+        else:
+            n_new = len(check_inputs(X_new, "X_new"))
+            rows_iter = ((sl, m, r) for sl, m, r, _ in self._rows(X_new))
+        out = np.empty((len(times), len(self._problems), n_new, len(self.X)))
+        step = None if self.dt is None else self.learning_rate * self.dt
+        for sl, m, rows in rows_iter:
+            if self.order == 0:
+                out[:, m, sl] = rows["ntk"]
+            elif self.method == "closed_form":
+                for it, t in enumerate(times):
+                    out[it, m, sl] = closed_form_ntk(self._problems[m], rows, t, step)
+            else:
+                phi0 = np.zeros(len(rows["ntk"]))
+                ntk = self._numeric(m, rows, phi0, times)[1]
+                out[:, m, sl] = ntk[:, len(self.X) :]
+        return out[0] if scalar else out
+
+    def predict_moments(self, X_new, time):
+        """Ensemble mean and covariance (over members) of the predictions.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_new,) or (T, n_new)
+        cov : ndarray of shape (n_new, n_new) or (T, n_new, n_new)
+            Sample covariance (denominator n_members − 1).
+        """
+        if len(self._problems) < 2:
+            raise ValueError("predict_moments needs an ensemble of >= 2 members")
+        f = self.predict(X_new, time)
+        mean = f.mean(axis=-2)
+        d = f - mean[..., None, :]
+        cov = np.einsum("...mi,...mj->...ij", d, d) / (f.shape[-2] - 1)
+        return mean, cov
+
+
+def _initial_copy(ensemble, X):
+    """A shallow copy of ``ensemble`` holding its members' initial parameters."""
+    if not hasattr(ensemble, "initialize"):
+        raise TypeError(
+            f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}"
+        )
+    if not isinstance(ensemble.n_members, numbers.Integral):
+        raise ValueError(f"n_members must be an integer, got {ensemble.n_members!r}")
+    ens = copy.copy(ensemble)
+    if hasattr(ensemble, "weights_"):
+        if getattr(ensemble, "n_outputs_", 1) != 1:
+            raise ValueError(
+                "FiniteWidthFlow needs single-output networks (the outputs of a "
+                f"finite network are coupled), got n_outputs={ensemble.n_outputs_}"
+            )
+        n_features = ensemble.n_features_in_
+        gens = [np.random.default_rng(s) for s in ensemble._seeds]
+        ens.weights_, ens.biases_ = _mlp.init_params(
+            ensemble.architecture_, ensemble.sizes_, gens
+        )
+        if X.shape[1] != n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the ensemble was built for "
+                f"{n_features}"
+            )
+    else:
+        ens.initialize(X.shape[1], 1)
+    return ens

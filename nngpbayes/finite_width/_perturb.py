@@ -1,0 +1,261 @@
+"""Exact directional derivatives of one network along its own NTK directions.
+
+Everything here is for one member and one output unit (THEORY.md §5). With
+J_p = ∇_θ φ(x_p) and the directions v_q = λ J_q, define
+
+.. math::
+
+    H(p, q)       &= J_p^T λ J_q                                  \\
+    S(p; q, r)    &= D^2 φ_p[v_q, v_r] = J_r^T λ\\, \\mathrm{Hess}_p\\, λ J_q   \\
+    T(p; q, r, s) &= D^3 φ_p[v_q, v_r, v_s]                                \\
+    G(p, q; r, s) &= ⟨\\mathrm{Hess}_p v_q, \\mathrm{Hess}_r v_s⟩_λ
+
+(S symmetric in q, r; T in q, r, s). They are computed without forming any
+parameter-space vector: a direction v_q moves layer ℓ's weights by
+(λ_W/n_(ℓ−1)) h_q ⊗ g_q and its biases by λ_b g_q (h the layer input, g = ∂φ/∂z the
+backward signal), so first- and second-order perturbations of the forward
+activations (δh, δ²h) and of the backward signals (δg, δ²g) follow from inner
+products, and S, T, G are sums over layers of products of inner products, e.g.
+
+.. math::
+
+    S(p; q, s) = Σ_ℓ \\frac{λ_W}{n}\\big[(δh_p[q]·h_s)(g_p·g_s)
+                 + (h_p·h_s)(δg_p[q]·g_s)\\big] + λ_b\\, δg_p[q]·g_s .
+
+Points are indexed over a set Z whose first ``n`` rows are the training inputs;
+directions in second order run over those ``n``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MemberState", "member_state", "kernel", "s_block", "t_block", "g_block"]
+
+
+class MemberState:
+    """Forward/backward quantities and first-order perturbations of one member.
+
+    Attributes (lists over layers ℓ = 0..L−1, layer ℓ maps ``h[ℓ]`` to ``z[ℓ]``)
+    ----------------------------------------------------------------------------
+    h : (N, n_(ℓ−1)) layer inputs;  g : (N, n_ℓ) backward signals ∂φ/∂z^(ℓ)
+    lw, lb : λ_W/n_(ℓ−1) and λ_b
+    dh : (N, N, n_(ℓ−1)) or None, δh_p[q] of the layer input (None for ℓ = 0)
+    dg : (N, N, n_ℓ) or None, δg_p[q] (None for the readout)
+    dz, u, d1, d2, d3 : hidden layers only: δz_p[q], u = g^(ℓ+1) W^(ℓ+1)ᵀ, σ', σ'', σ'''
+    """
+
+
+def member_state(weights, biases, Z, arch, output=0):
+    """Quantities of one member (weights[ℓ] of shape (n_(ℓ−1), n_ℓ)) on points Z."""
+    act = arch.activation
+    n_layers = len(weights)
+    st = MemberState()
+    st.W = weights
+    st.lw = [arch.weight_lr[k] / weights[k].shape[0] for k in range(n_layers)]
+    st.lb = [float(arch.bias_lr[k]) for k in range(n_layers)]
+    h, z = [Z], []
+    for k in range(n_layers):
+        zk = h[k] @ weights[k] + biases[k]
+        z.append(zk)
+        if k < n_layers - 1:
+            h.append(act(zk))
+    st.h, st.z = h, z
+    N = len(Z)
+    hidden = n_layers - 1
+    st.d1 = [act.derivative(z[k]) for k in range(hidden)]
+    st.d2 = [act.second_derivative(z[k]) for k in range(hidden)]
+    st.d3 = [act.third_derivative(z[k]) for k in range(hidden)]
+    g = [None] * n_layers
+    g[-1] = np.zeros((N, weights[-1].shape[1]))
+    g[-1][:, output] = 1.0
+    u = [None] * hidden
+    for k in range(hidden - 1, -1, -1):
+        u[k] = g[k + 1] @ weights[k + 1].T
+        g[k] = st.d1[k] * u[k]
+    st.g, st.u = g, u
+    # first order, every point along every direction: δz_p[q] = δh_p[q] W + Θ̂_pq g_q
+    dh, dz = [None] * n_layers, [None] * hidden
+    for k in range(hidden):
+        theta = st.lb[k] + st.lw[k] * (h[k] @ h[k].T)  # layer-k parameter kernel
+        dzk = theta[:, :, None] * g[k][None, :, :]
+        if dh[k] is not None:
+            dzk += dh[k] @ weights[k]
+        dz[k] = dzk
+        dh[k + 1] = st.d1[k][:, None, :] * dzk
+    # backward: δu_p[q] = δg^(ℓ+1)_p[q] W^(ℓ+1)ᵀ + (λ_W/n)(g_p·g_q) h^(ℓ+1)_q,
+    # δg_p[q] = σ''(z_p) δz_p[q] u_p + σ'(z_p) δu_p[q]
+    dg, du = [None] * n_layers, [None] * hidden
+    for k in range(hidden - 1, -1, -1):
+        gg = g[k + 1] @ g[k + 1].T
+        duk = st.lw[k + 1] * gg[:, :, None] * h[k + 1][None, :, :]
+        if dg[k + 1] is not None:
+            duk += dg[k + 1] @ weights[k + 1].T
+        du[k] = duk
+        dg[k] = st.d2[k][:, None, :] * dz[k] * u[k][:, None, :]
+        dg[k] += st.d1[k][:, None, :] * duk
+    st.dh, st.dz, st.dg, st.du = dh, dz, dg, du
+    return st
+
+
+def kernel(st):
+    """H(p, q) over all points, shape (N, N)."""
+    total = 0.0
+    for k in range(len(st.W)):
+        gg = st.g[k] @ st.g[k].T
+        total = total + gg * _coef(st, k, st.h[k] @ st.h[k].T)
+    return total
+
+
+def _coef(st, k, hh):
+    """(λ_W/n)(h·h') + λ_b: the weight-and-bias factor of a layer's g-products."""
+    return st.lw[k] * hh + st.lb[k]
+
+
+def s_block(st, n):
+    """S(p; q, s) for every point p, q < n (training directions), every s: (N, n, N)."""
+    total = 0.0
+    for k in range(len(st.W)):
+        h, g = st.h[k], st.g[k]
+        if st.dh[k] is not None:  # (λ_W/n)(δh_p[q]·h_s)(g_p·g_s)
+            total = total + st.lw[k] * (st.dh[k][:, :n] @ h.T) * (g @ g.T)[:, None, :]
+        if st.dg[k] is not None:  # ((λ_W/n)(h_p·h_s) + λ_b)(δg_p[q]·g_s)
+            dgg = st.dg[k][:, :n] @ g.T
+            total = total + _coef(st, k, h @ h.T)[:, None, :] * dgg
+    return total
+
+
+def g_block(st, pairs_p, pairs_q, n):
+    """G(p, q; r, s) for the pairs (p, q) given and r, s < n: (P, n, n).
+
+    ``pairs_p``, ``pairs_q`` : int arrays of shape (P,), indices into the points.
+    """
+    total = 0.0
+    for k in range(len(st.W)):
+        h, g = st.h[k], st.g[k]
+        lw = st.lw[k]
+        dh, dg = st.dh[k], st.dg[k]
+        hp, gp = h[pairs_p], g[pairs_p]  # (P, w)
+        hx, gx = h[:n], g[:n]
+        if dh is not None:
+            a = dh[pairs_p, pairs_q]  # (P, w): δh_p[q]
+            # (δh_p[q]·δh_r[s])(g_p·g_r)
+            total = (
+                total
+                + lw * (dh[:n, :n] @ a.T).transpose(2, 0, 1) * (gp @ gx.T)[:, :, None]
+            )
+        if dg is not None:
+            c = dg[pairs_p, pairs_q]  # (P, w): δg_p[q]
+            # ((λ_W/n)(h_p·h_r) + λ_b)(δg_p[q]·δg_r[s])
+            total = (
+                total
+                + (dg[:n, :n] @ c.T).transpose(2, 0, 1)
+                * _coef(st, k, hp @ hx.T)[:, :, None]
+            )
+        if dh is not None and dg is not None:
+            # (δh_p[q]·h_r)(g_p·δg_r[s]) + (h_p·δh_r[s])(δg_p[q]·g_r)
+            x = (a @ hx.T)[:, :, None] * np.einsum("pw,rsw->prs", gp, dg[:n, :n])
+            x += np.einsum("pw,rsw->prs", hp, dh[:n, :n]) * (c @ gx.T)[:, :, None]
+            total = total + lw * x
+    return total
+
+
+def t_block(st, n, chunk=None):
+    """T(p; q, r, s) for every point p, q, r < n, every s: (N, n, n, N).
+
+    Second-order perturbations δ²h_p[q, r], δ²g_p[q, r] are formed for a chunk of
+    points at a time (memory ~ chunk·n²·width per layer).
+    """
+    N = len(st.h[0])
+    widest = max(w.shape[1] for w in st.W)
+    if chunk is None:
+        chunk = max(1, int(2**22 // max(1, n * n * widest)))
+    out = np.empty((N, n, n, N))
+    for start in range(0, N, chunk):
+        idx = np.arange(start, min(N, start + chunk))
+        out[idx] = _t_chunk(st, idx, n)
+    return out
+
+
+def _pair_sym(a, b):
+    """x[p, q, r, :] = a[p, q, r] * b[r, :] + a[p, r, q] * b[q, :]."""
+    return (
+        a[..., None] * b[None, None, :, :]
+        + np.swapaxes(a, 1, 2)[..., None] * b[None, :, None, :]
+    )
+
+
+def _t_chunk(st, idx, n):
+    L = len(st.W)
+    hidden = L - 1
+    W = st.W
+    P = len(idx)
+    # forward: δ²z_p[q,r] = δ²h_p[q,r] W
+    #                      + (λ_W/n)[(δh_p[q]·h_r) g_r + (δh_p[r]·h_q) g_q]
+    d2h = [None] * L  # of the layer inputs
+    d2z = [None] * hidden
+    for k in range(hidden):
+        d2zk = None
+        if st.dh[k] is not None:
+            a = st.dh[k][idx][:, :n] @ st.h[k][:n].T  # (P, n, n): δh_p[q]·h_r
+            d2zk = st.lw[k] * _pair_sym(a, st.g[k][:n])
+            if d2h[k] is not None:
+                d2zk += d2h[k] @ W[k]
+        dzq = st.dz[k][idx][:, :n]  # (P, n, w)
+        quad = st.d2[k][idx][:, None, None, :] * dzq[:, :, None, :] * dzq[:, None, :, :]
+        if d2zk is None:
+            d2h[k + 1] = quad
+        else:
+            d2h[k + 1] = quad + st.d1[k][idx][:, None, None, :] * d2zk
+        d2z[k] = d2zk
+    # backward, contracting layer by layer
+    out = np.zeros((P, n, n, len(st.h[0])))
+    d2g_next = None
+    for k in range(L - 1, -1, -1):
+        if k < L - 1:
+            # δ²u_p[q,r] = δ²g^(k+1) Wᵀ + (λ_W/n)[(δg_p[q]·g_r) h_r + (δg_p[r]·g_q) h_q]
+            d2u = None
+            if st.dg[k + 1] is not None:
+                b = st.dg[k + 1][idx][:, :n] @ st.g[k + 1][:n].T
+                d2u = st.lw[k + 1] * _pair_sym(b, st.h[k + 1][:n])
+                if d2g_next is not None:
+                    d2u += d2g_next @ W[k + 1].T
+            up = st.u[k][idx]  # (P, w)
+            dzq = st.dz[k][idx][:, :n]
+            duq = st.du[k][idx][:, :n]
+            d1, d2, d3 = st.d1[k][idx], st.d2[k][idx], st.d3[k][idx]
+            dzdz = dzq[:, :, None, :] * dzq[:, None, :, :]
+            inner = d3[:, None, None, :] * up[:, None, None, :] * dzdz
+            cross = dzq[:, :, None, :] * duq[:, None, :, :]
+            cross += np.swapaxes(cross, 1, 2)
+            if d2z[k] is not None:
+                cross += d2z[k] * up[:, None, None, :]
+            inner += d2[:, None, None, :] * cross
+            if d2u is not None:
+                inner += d1[:, None, None, :] * d2u
+            d2g = inner
+        else:
+            d2g = None
+        out += _t_layer(st, k, idx, n, d2h[k], d2g)
+        d2g_next = d2g
+    return out
+
+
+def _t_layer(st, k, idx, n, d2h, d2g):
+    """Layer k's part of T(p; q, r, s) for p in idx (see the module docstring)."""
+    h, g = st.h[k], st.g[k]
+    lw = st.lw[k]
+    gp, hp = g[idx], h[idx]
+    term = np.zeros((len(idx), n, n, len(h)))
+    if d2h is not None:  # (λ_W/n)(δ²h_p[qr]·h_s)(g_p·g_s)
+        term += lw * (d2h @ h.T) * (gp @ g.T)[:, None, None, :]
+    if d2g is not None:  # ((λ_W/n)(h_p·h_s) + λ_b)(δ²g_p[qr]·g_s)
+        term += (d2g @ g.T) * _coef(st, k, hp @ h.T)[:, None, None, :]
+    dh, dg = st.dh[k], st.dg[k]
+    if dh is not None and dg is not None:
+        # (λ_W/n)[(δh_p[q]·h_s)(δg_p[r]·g_s) + (q ↔ r)]
+        a = dh[idx][:, :n] @ h.T  # (P, n, N)
+        b = dg[idx][:, :n] @ g.T
+        x = a[:, :, None, :] * b[:, None, :, :]
+        term += lw * (x + np.swapaxes(x, 1, 2))
+    return term

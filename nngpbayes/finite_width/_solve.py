@@ -1,0 +1,335 @@
+"""Solutions of the truncated NTK hierarchy for one member (THEORY.md §5).
+
+Continuous flow (τ = η t, F = C = I): dφ/dτ = −H ε, dH/dτ = −O_3·ε,
+dO_3/dτ = −O_4·ε, O_4 frozen, ε = φ(X) − y.
+
+Discrete steps of size η (Taylor expansion of one update θ → θ − η Σ_b ε_b λJ_b,
+kept to O(1/n)):
+
+    φ ← φ − η H ε + ½η² S[ε, ε] − ⅙η³ T[ε, ε, ε]
+    H ← H − η O_3[ε] + ½η² D²H[ε, ε]
+    O_3 ← O_3 − η O_4[ε]
+    S ← S − η DS[ε]
+
+Two solutions of each: numerical (:func:`integrate_flow`, :func:`iterate_steps`:
+the nonlinear truncated system) and the first-order perturbative closed form
+(:func:`closed_form`: everything linear in the O(1/n) tensors, around the
+member's own frozen-NTK solution ε⁰ = e^(−H_0 τ) ε_0). In the eigenbasis
+H_0 = U diag(s) Uᵀ, α = Uᵀ ε_0, every term of the closed form is a divided
+difference of e^(xτ) at nodes x = −s (or of x^K at nodes r = 1 − η s):
+
+    ε¹_i = Σ_jl Õ_3(i,j,l) α_j α_l f[x_i, x_j, x_j + x_l]
+         − Σ_jml Õ_4(i,j,m,l) α_j α_m α_l f[x_i, x_j, x_j + x_m, x_j + x_m + x_l]
+
+and a test input x* (no restoring force: node 0) collects
+φ*¹ = (the same with x_i → 0) − Σ_i H_0(x*, u_i) ∫ε¹_i.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from ._divdiff import divided_difference
+
+__all__ = [
+    "MemberProblem",
+    "closed_form",
+    "closed_form_ntk",
+    "integrate_flow",
+    "iterate_steps",
+]
+
+
+class MemberProblem:
+    """One member's training data in the eigenbasis of its initial NTK.
+
+    Parameters
+    ----------
+    train : dict
+        Tensors on the training rows (``ntk``, ``o3``, ``o4`` and, for steps,
+        ``d2phi``, ``d3phi``, ``ntk_hessian``, ``d2phi_flow``).
+    eps0 : ndarray of shape (n,)
+        φ_0(X) − y.
+    """
+
+    def __init__(self, train, eps0):
+        h0 = 0.5 * (train["ntk"] + train["ntk"].T)
+        s, U = np.linalg.eigh(h0)
+        self.s = np.clip(s, 0.0, None)  # a Gram matrix: negatives are round-off
+        self.U = U
+        self.alpha = U.T @ eps0
+        self.eps0 = eps0
+        self.train = train
+        self.rotated = {k: _rotate(v, U, all_slots=True) for k, v in train.items()}
+
+
+def _rotate(t, U, all_slots=False):
+    """Rotate the slots after the first (and the first too with ``all_slots``)."""
+    out = t
+    start = 0 if all_slots else 1
+    for axis in range(start, t.ndim):
+        out = np.moveaxis(np.tensordot(out, U, axes=([axis], [0])), -1, axis)
+    return out
+
+
+_TERMS_FLOW = [
+    # (tensor, suffix nodes, sign); slots after the row: j, m, l
+    ("o3", "A", 1.0),
+    ("o4", "B", -1.0),
+]
+_TERMS_STEPS = [
+    ("o3", "A", 1.0),
+    ("o4", "B", -1.0),
+    ("ntk_hessian", "C", -0.5),
+    ("d2phi", "D", 0.5),
+    ("d2phi_flow", "E", -0.5),
+    ("d3phi", "F", -1.0 / 6.0),
+]
+
+
+def _suffix(code, y, steps):
+    """Node lists and prefactors of one term (see the module docstring).
+
+    ``y`` are the per-direction nodes (x = −s, or r = 1 − ηs); nodes combine by
+    + (flow) or × (steps). Returns (nodes of shape (n,)*k + (p,), factor array).
+    """
+    n = len(y)
+    op = np.multiply if steps else np.add
+    j = y[:, None, None]
+    m = y[None, :, None]
+    l_ = y[None, None, :]
+    one = np.ones((n, n, n))
+    if code == "A":  # [y_j, y_j∘y_l], slots (j, l)
+        j2, l2 = y[:, None], y[None, :]
+        nodes = [j2 + 0 * l2, op(j2, l2)]
+        fac = (j2 + 0 * l2) if steps else np.ones((n, n))
+        return np.stack(nodes, -1), fac
+    if code == "B":  # [y_j, y_j∘y_m, y_j∘y_m∘y_l]
+        jm = op(j, m)
+        nodes = [j * one, jm * one, op(jm, l_)]
+        fac = (j * j * m * one) if steps else one
+        return np.stack(nodes, -1), fac
+    if code == "C":  # [y_j, y_j∘y_m∘y_l]
+        return np.stack([j * one, op(op(j, m), l_) * one], -1), j * one
+    if code == "D":  # [y_j∘y_m], slots (j, m)
+        return op(y[:, None], y[None, :])[..., None], np.ones((n, n))
+    if code == "E":  # [y_j∘y_m, y_j∘y_m∘y_l]
+        jm = op(j, m)
+        return np.stack([jm * one, op(jm, l_) * one], -1), jm * one
+    if code == "F":  # [y_j∘y_m∘y_l]
+        return op(op(j, m), l_)[..., None] * one[..., None], one
+    raise ValueError(code)
+
+
+def _first_order_sum(tensors, alpha, y, prefix, kind, t, eta):
+    """Σ over the terms of Σ_slots tensor · α… · factor · f[prefix, suffix], per row.
+
+    tensors : dict of arrays (R, n, ...) with the slots after the row rotated.
+    prefix : ndarray of shape (R, q), per-row leading nodes.
+    """
+    steps = kind == "power"
+    total = 0.0
+    for name, code, sign in _TERMS_STEPS if steps else _TERMS_FLOW:
+        tens = tensors[name]
+        suffix, fac = _suffix(code, y, steps)
+        k = suffix.ndim - 1  # number of slots
+        R = tens.shape[0]
+        nodes = np.concatenate(
+            [
+                np.broadcast_to(
+                    prefix.reshape((R,) + (1,) * k + (-1,)),
+                    (R,) + suffix.shape[:-1] + (prefix.shape[1],),
+                ),
+                np.broadcast_to(suffix, (R,) + suffix.shape),
+            ],
+            axis=-1,
+        )
+        dd = divided_difference(nodes, kind, t)
+        coef = fac
+        for axis in range(k):
+            shape = [1] * k
+            shape[axis] = len(alpha)
+            coef = coef * alpha.reshape(shape)
+        power = {"A": 2, "B": 3, "C": 3, "D": 2, "E": 3, "F": 3}[code] if steps else 0
+        scale = sign * eta**power
+        total = total + scale * np.einsum(
+            "r...,...,r...->r", tens, coef, dd, optimize=True
+        )
+    return total
+
+
+def _kind(step):
+    return ("exp", None) if step is None else ("power", step)
+
+
+def closed_form(problem, rows, phi0_rows, time, step=None, order=1):
+    """φ(x*) at ``time`` for the rows' tensors (first-order perturbation theory).
+
+    Parameters
+    ----------
+    problem : MemberProblem
+    rows : dict of (R, n, ...) tensors of the prediction inputs (slots unrotated).
+    phi0_rows : ndarray of shape (R,)
+    time : float
+        Flow time τ = η t (continuous), or the number of steps K (``step`` given).
+    step : float or None
+        η·Δt of one gradient-descent step; None for the continuous flow.
+    order : {0, 1}
+
+    Returns
+    -------
+    ndarray of shape (R,)
+    """
+    s, alpha = problem.s, problem.alpha
+    n = len(s)
+    if step is None:
+        kind, t, y, unit, eta = "exp", float(time), -s, 0.0, 1.0
+    else:
+        kind, t, eta = "power", int(time), float(step)
+        y, unit = 1.0 - eta * s, 1.0
+    h_rot = rows["ntk"] @ problem.U  # H_0(x*, u_i)
+    e0 = alpha * divided_difference(np.stack([np.full(n, unit), y], -1), kind, t)
+    out = phi0_rows - eta * (h_rot @ e0)
+    if order == 0:
+        return out
+    rot_rows = {k: _rotate(v, problem.U) for k, v in rows.items() if k != "ntk"}
+    direct = _first_order_sum(
+        rot_rows, alpha, y, np.full((len(phi0_rows), 1), unit), kind, t, eta
+    )
+    # ∫ε¹ (or Σ_k ε¹_k) on the training eigen-rows: prefix [unit, y_i]
+    integrated = _first_order_sum(
+        problem.rotated,
+        alpha,
+        y,
+        np.stack([np.full(n, unit), y], -1),
+        kind,
+        t,
+        eta,
+    )
+    return out + direct - eta * (h_rot @ integrated)
+
+
+def closed_form_ntk(problem, rows, time, step=None):
+    """H(x_a, X) at ``time`` to first order, shape (R, n) (``rows`` unrotated)."""
+    s, alpha, U = problem.s, problem.alpha, problem.U
+    n = len(s)
+    o3 = np.tensordot(rows["o3"], U, axes=([2], [0]))  # slot c rotated
+    o4 = np.tensordot(np.tensordot(rows["o4"], U, axes=([2], [0])), U, axes=([2], [0]))
+    if step is None:
+        x = -s
+        d1 = divided_difference(np.stack([np.zeros(n), x], -1), "exp", time)
+        mm = x[:, None] + 0 * x[None, :]
+        d2 = divided_difference(
+            np.stack([np.zeros((n, n)), mm, x[:, None] + x[None, :]], -1), "exp", time
+        )
+        return (
+            rows["ntk"]
+            - np.einsum("abl,l->ab", o3, alpha * d1)
+            + np.einsum("abml,ml->ab", o4, np.outer(alpha, alpha) * d2)
+        )
+    eta, K = float(step), int(time)
+    r = 1.0 - eta * s
+    d1 = divided_difference(np.stack([np.ones(n), r], -1), "power", K)
+    rm = r[:, None] + 0 * r[None, :]
+    rml = r[:, None] * r[None, :]
+    d2 = divided_difference(np.stack([np.ones((n, n)), rm, rml], -1), "power", K)
+    d3 = divided_difference(np.stack([np.ones((n, n)), rml], -1), "power", K)
+    hess = np.tensordot(
+        np.tensordot(rows["ntk_hessian"], U, axes=([2], [0])), U, axes=([2], [0])
+    )
+    aa = np.outer(alpha, alpha)
+    return (
+        rows["ntk"]
+        - eta * np.einsum("abl,l->ab", o3, alpha * d1)
+        + eta**2 * np.einsum("abml,ml->ab", o4, aa * rm * d2)
+        + 0.5 * eta**2 * np.einsum("abml,ml->ab", hess, aa * d3)
+    )
+
+
+def integrate_flow(train, rows, y, phi0_train, phi0_rows, times, order=1):
+    """Numerical solution of the truncated continuous hierarchy (τ = η t).
+
+    Train and prediction rows are integrated together (DOP853, rtol 1e-11).
+
+    Returns
+    -------
+    phi : ndarray of shape (len(times), R)
+    ntk : ndarray of shape (len(times), n + R, n)  (training rows first)
+    """
+    n, R = len(phi0_train), len(phi0_rows)
+    H = np.concatenate([train["ntk"], rows["ntk"]])
+    O3 = np.concatenate([train["o3"], rows["o3"]]) if order else np.zeros((n + R, n, n))
+    O4 = np.concatenate([train["o4"], rows["o4"]]) if order else None
+    sizes = [n + R, (n + R) * n, (n + R) * n * n]
+
+    def rhs(_, state):
+        phi = state[: sizes[0]]
+        h = state[sizes[0] : sizes[0] + sizes[1]].reshape(n + R, n)
+        o3 = state[sizes[0] + sizes[1] :].reshape(n + R, n, n)
+        eps = phi[:n] - y
+        d_o3 = -(O4 @ eps) if O4 is not None else np.zeros_like(o3)
+        return np.concatenate([-(h @ eps), -(o3 @ eps).ravel(), d_o3.ravel()])
+
+    state0 = np.concatenate([phi0_train, phi0_rows, H.ravel(), O3.ravel()])
+    times = np.asarray(times, dtype=float)
+    order_idx = np.argsort(times)
+    sol = solve_ivp(
+        rhs,
+        (0.0, float(times.max())),
+        state0,
+        method="DOP853",
+        t_eval=times[order_idx],
+        rtol=1e-11,
+        atol=1e-13,
+    )
+    if not sol.success:  # pragma: no cover - DOP853 on a smooth polynomial field
+        raise RuntimeError(f"the hierarchy ODE failed: {sol.message}")
+    ys = np.empty((len(times), len(state0)))
+    ys[order_idx] = sol.y.T
+    phi = ys[:, n : n + R]
+    ntk = ys[:, sizes[0] : sizes[0] + sizes[1]].reshape(len(times), n + R, n)
+    return phi, ntk
+
+
+def iterate_steps(train, rows, y, phi0_train, phi0_rows, n_steps, step, order=1):
+    """The truncated discrete map iterated step by step (see the module docstring).
+
+    Parameters
+    ----------
+    n_steps : array-like of int
+        Step counts at which to record.
+    step : float
+        η·Δt.
+
+    Returns
+    -------
+    phi : ndarray of shape (len(n_steps), R)
+    ntk : ndarray of shape (len(n_steps), n + R, n)
+    """
+    n = len(phi0_train)
+    cat = {
+        k: np.concatenate([train[k], rows[k]])
+        for k in ("ntk", "o3", "o4", "d2phi", "d3phi", "ntk_hessian", "d2phi_flow")
+    }
+    phi = np.concatenate([phi0_train, phi0_rows])
+    H, O3, S = cat["ntk"].copy(), cat["o3"].copy(), cat["d2phi"].copy()
+    eta = float(step)
+    n_steps = np.asarray(n_steps, dtype=int)
+    out_phi = np.empty((len(n_steps), len(phi0_rows)))
+    out_ntk = np.empty((len(n_steps),) + H.shape)
+    for k in range(int(n_steps.max()) + 1):
+        for idx in np.nonzero(n_steps == k)[0]:
+            out_phi[idx], out_ntk[idx] = phi[n:], H
+        if k == n_steps.max():
+            break
+        eps = phi[:n] - y
+        dphi = -eta * (H @ eps)
+        if order:
+            dphi += 0.5 * eta**2 * ((S @ eps) @ eps)
+            dphi -= eta**3 / 6.0 * (((cat["d3phi"] @ eps) @ eps) @ eps)
+            H = H - eta * (O3 @ eps) + 0.5 * eta**2 * ((cat["ntk_hessian"] @ eps) @ eps)
+            O3 = O3 - eta * (cat["o4"] @ eps)
+            S = S - eta * (cat["d2phi_flow"] @ eps)
+        phi = phi + dphi
+    return out_phi, out_ntk
