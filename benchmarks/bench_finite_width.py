@@ -76,14 +76,25 @@ def scan(activation, depth, widths, n_networks):
         t0 = time.perf_counter()
         e = errors(activation, depth, w, n_networks)
         rows.append(
-            (w, geo(e[0]), geo(e[1]), geo(e["drift"]), geo(e["drift_pred"]),
-             geo(e["drift_err"]), time.perf_counter() - t0)
+            (
+                w,
+                geo(e[0]),
+                geo(e[1]),
+                geo(e["drift"]),
+                geo(e["drift_pred"]),
+                geo(e["drift_err"]),
+                time.perf_counter() - t0,
+            )
         )
     print(f"\n{activation}, depth {depth}, {n_networks} networks per width")
-    print("  width   err order0   err order1   drift meas   drift pred   drift rel.err   s")
+    print(
+        "  width   err order0   err order1   drift meas   drift pred   drift rel.err  s"
+    )
     for r in rows:
-        print(f"  {r[0]:5d}   {r[1]:.3e}    {r[2]:.3e}    {r[3]:.3e}    {r[4]:.3e}"
-              f"    {r[5]:.3e}      {r[6]:.1f}")
+        print(
+            f"  {r[0]:5d}   {r[1]:.3e}    {r[2]:.3e}    {r[3]:.3e}    {r[4]:.3e}"
+            f"    {r[5]:.3e}      {r[6]:.1f}"
+        )
     w = [r[0] for r in rows]
     s0, s1 = slope(w, [r[1] for r in rows]), slope(w, [r[2] for r in rows])
     sd = slope(w, [r[5] for r in rows])
@@ -93,13 +104,17 @@ def scan(activation, depth, widths, n_networks):
 
 def cost():
     X = np.random.default_rng(0).standard_normal((32, 4))
-    ens = MLPEnsemble(depth=2, width=512, activation="tanh", n_members=1, random_state=0)
+    ens = MLPEnsemble(
+        depth=2, width=512, activation="tanh", n_members=1, random_state=0
+    )
     ens.initialize(4)
     t0 = time.perf_counter()
     h = ntk_hierarchy(ens, X)
     dt = time.perf_counter() - t0
-    print(f"\nO_4 for 32 inputs, width 512, depth 2: {dt:.2f} s (target < 30 s), "
-          f"shape {h.o4.shape}")
+    print(
+        f"\nO_4 for 32 inputs, width 512, depth 2: {dt:.2f} s (target < 30 s), "
+        f"shape {h.o4.shape}"
+    )
 
 
 def main():

@@ -114,7 +114,8 @@ def _coef(st, k, hh):
 
 def s_block(st, n):
     """S(p; q, s) for every point p, q < n (training directions), every s: (N, n, N)."""
-    total = 0.0
+    N = len(st.h[0])
+    total = np.zeros((N, n, N))
     for k in range(len(st.W)):
         h, g = st.h[k], st.g[k]
         if st.dh[k] is not None:  # (λ_W/n)(δh_p[q]·h_s)(g_p·g_s)
@@ -130,7 +131,7 @@ def g_block(st, pairs_p, pairs_q, n):
 
     ``pairs_p``, ``pairs_q`` : int arrays of shape (P,), indices into the points.
     """
-    total = 0.0
+    total = np.zeros((len(pairs_p), n, n))
     for k in range(len(st.W)):
         h, g = st.h[k], st.g[k]
         lw = st.lw[k]
