@@ -9,7 +9,7 @@ import numpy as np
 
 from .._validation import check_inputs, check_positive
 from ..networks import _mlp
-from ._hierarchy import _member_tensors, _prepare
+from ._hierarchy import NTKHierarchy, _member_tensors, _prepare
 from ._solve import (
     MemberProblem,
     closed_form,
@@ -60,8 +60,9 @@ class FiniteWidthFlow:
 
     Attributes
     ----------
-    hierarchy_ : NTKHierarchy
-        H, O_3, O_4 (and the step tensors) of the initial members on X.
+    hierarchy_ : NTKHierarchy or None
+        H, O_3, O_4 (and the step tensors) of the initial members on X (None at
+        order 0, which needs only H).
     eigenvalues_ : ndarray of shape (n_members, n)
         Eigenvalues of each member's initial NTK on X.
 
@@ -120,7 +121,7 @@ class FiniteWidthFlow:
         self._params = params
         steps = dt is not None
         members = [
-            _member_tensors(w, b, X, None, self._arch, 0, steps)
+            _member_tensors(w, b, X, None, self._arch, 0, steps, self.order == 0)
             for w, b in self._members()
         ]
         self._phi0 = _mlp.forward(params, X, self._arch.activation)[..., 0]
@@ -128,10 +129,12 @@ class FiniteWidthFlow:
         self._problems = [
             MemberProblem(t, p - y) for t, p in zip(members, self._phi0, strict=True)
         ]
-        from ._hierarchy import NTKHierarchy
-
-        self.hierarchy_ = NTKHierarchy(
-            **{k: np.stack([m[k] for m in members]) for k in members[0]}
+        self.hierarchy_ = (
+            None
+            if self.order == 0
+            else NTKHierarchy(
+                **{k: np.stack([m[k] for m in members]) for k in members[0]}
+            )
         )
         self.eigenvalues_ = np.stack([p.s for p in self._problems])
         if steps:
@@ -185,7 +188,9 @@ class FiniteWidthFlow:
             part = X_new[start : start + _ROW_CHUNK]
             sl = slice(start, start + len(part))
             for m, (w, b) in enumerate(self._members()):
-                rows = _member_tensors(w, b, self.X, part, self._arch, 0, steps)
+                rows = _member_tensors(
+                    w, b, self.X, part, self._arch, 0, steps, self.order == 0
+                )
                 yield sl, m, rows, phi0[m, sl]
 
     # -- public --------------------------------------------------------------------

@@ -157,14 +157,16 @@ def check_finite_params(params):
             )
 
 
-def _member_tensors(weights, biases, X, R, arch, output, steps):
+def _member_tensors(weights, biases, X, R, arch, output, steps, ntk_only=False):
     """All tensors of one member; rows over X (R is None) or over R."""
     n = len(X)
     Z = X if R is None else np.vstack([X, R])
     rows = np.arange(n) if R is None else np.arange(n, len(Z))
     m = len(rows)
-    st = _perturb.member_state(weights, biases, Z, arch, output)
+    st = _perturb.member_state(weights, biases, Z, arch, output, not ntk_only)
     H = _perturb.kernel(st)
+    if ntk_only:
+        return {"ntk": H[rows][:, :n]}
     S2 = _perturb.s_block(st, n)  # S2[p, q, s] = S(p; q, s)
     T2 = _perturb.t_block(st, n)  # T2[p, q, r, s] = T(p; q, r, s)
     pp, qq = np.repeat(rows, n), np.tile(np.arange(n), m)

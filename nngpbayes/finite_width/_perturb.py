@@ -46,8 +46,12 @@ class MemberState:
     """
 
 
-def member_state(weights, biases, Z, arch, output=0):
-    """Quantities of one member (weights[ℓ] of shape (n_(ℓ−1), n_ℓ)) on points Z."""
+def member_state(weights, biases, Z, arch, output=0, first_order=True):
+    """Quantities of one member (weights[ℓ] of shape (n_(ℓ−1), n_ℓ)) on points Z.
+
+    Without ``first_order`` only the forward and backward passes (enough for
+    :func:`kernel`).
+    """
     act = arch.activation
     n_layers = len(weights)
     st = MemberState()
@@ -64,8 +68,6 @@ def member_state(weights, biases, Z, arch, output=0):
     N = len(Z)
     hidden = n_layers - 1
     st.d1 = [act.derivative(z[k]) for k in range(hidden)]
-    st.d2 = [act.second_derivative(z[k]) for k in range(hidden)]
-    st.d3 = [act.third_derivative(z[k]) for k in range(hidden)]
     g = [None] * n_layers
     g[-1] = np.zeros((N, weights[-1].shape[1]))
     g[-1][:, output] = 1.0
@@ -74,13 +76,17 @@ def member_state(weights, biases, Z, arch, output=0):
         u[k] = g[k + 1] @ weights[k + 1].T
         g[k] = st.d1[k] * u[k]
     st.g, st.u = g, u
+    if not first_order:
+        return st
+    st.d2 = [act.second_derivative(z[k]) for k in range(hidden)]
+    st.d3 = [act.third_derivative(z[k]) for k in range(hidden)]
     # first order, every point along every direction: δz_p[q] = δh_p[q] W + Θ̂_pq g_q
     dh, dz = [None] * n_layers, [None] * hidden
     for k in range(hidden):
         theta = st.lb[k] + st.lw[k] * (h[k] @ h[k].T)  # layer-k parameter kernel
         dzk = theta[:, :, None] * g[k][None, :, :]
         if dh[k] is not None:
-            dzk += dh[k] @ weights[k]
+            dzk += _mm(dh[k], weights[k])
         dz[k] = dzk
         dh[k + 1] = st.d1[k][:, None, :] * dzk
     # backward: δu_p[q] = δg^(ℓ+1)_p[q] W^(ℓ+1)ᵀ + (λ_W/n)(g_p·g_q) h^(ℓ+1)_q,
@@ -90,7 +96,7 @@ def member_state(weights, biases, Z, arch, output=0):
         gg = g[k + 1] @ g[k + 1].T
         duk = st.lw[k + 1] * gg[:, :, None] * h[k + 1][None, :, :]
         if dg[k + 1] is not None:
-            duk += dg[k + 1] @ weights[k + 1].T
+            duk += _mm(dg[k + 1], weights[k + 1].T)
         du[k] = duk
         dg[k] = st.d2[k][:, None, :] * dz[k] * u[k][:, None, :]
         dg[k] += st.d1[k][:, None, :] * duk
@@ -105,6 +111,12 @@ def kernel(st):
         gg = st.g[k] @ st.g[k].T
         total = total + gg * _coef(st, k, st.h[k] @ st.h[k].T)
     return total
+
+
+def _mm(a, w):
+    """a @ w for a stack a (..., n_in) as one 2-D product (one large GEMM, not a
+    batch of thin ones that would re-read w for every slice)."""
+    return (a.reshape(-1, a.shape[-1]) @ w).reshape(a.shape[:-1] + (w.shape[1],))
 
 
 def _coef(st, k, hh):
@@ -201,7 +213,7 @@ def _t_chunk(st, idx, n):
             a = st.dh[k][idx][:, :n] @ st.h[k][:n].T  # (P, n, n): δh_p[q]·h_r
             d2zk = st.lw[k] * _pair_sym(a, st.g[k][:n])
             if d2h[k] is not None:
-                d2zk += d2h[k] @ W[k]
+                d2zk += _mm(d2h[k], W[k])
         dzq = st.dz[k][idx][:, :n]  # (P, n, w)
         quad = st.d2[k][idx][:, None, None, :] * dzq[:, :, None, :] * dzq[:, None, :, :]
         if d2zk is None:
@@ -220,7 +232,7 @@ def _t_chunk(st, idx, n):
                 b = st.dg[k + 1][idx][:, :n] @ st.g[k + 1][:n].T
                 d2u = st.lw[k + 1] * _pair_sym(b, st.h[k + 1][:n])
                 if d2g_next is not None:
-                    d2u += d2g_next @ W[k + 1].T
+                    d2u += _mm(d2g_next, W[k + 1].T)
             up = st.u[k][idx]  # (P, w)
             dzq = st.dz[k][idx][:, :n]
             duq = st.du[k][idx][:, :n]

@@ -309,11 +309,12 @@ def iterate_steps(train, rows, y, phi0_train, phi0_rows, n_steps, step, order=1)
     """
     n = len(phi0_train)
     cat = {
-        k: np.concatenate([train[k], rows[k]])
-        for k in ("ntk", "o3", "o4", "d2phi", "d3phi", "ntk_hessian", "d2phi_flow")
+        k: np.concatenate([train[k], rows[k]]) for k in (train if order else ["ntk"])
     }
     phi = np.concatenate([phi0_train, phi0_rows])
-    H, O3, S = cat["ntk"].copy(), cat["o3"].copy(), cat["d2phi"].copy()
+    H = cat["ntk"].copy()
+    if order:
+        O3, S = cat["o3"].copy(), cat["d2phi"].copy()
     eta = float(step)
     n_steps = np.asarray(n_steps, dtype=int)
     out_phi = np.empty((len(n_steps), len(phi0_rows)))

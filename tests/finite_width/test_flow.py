@@ -235,3 +235,19 @@ def test_unstable_steps_warn(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FiniteWidthFlow(_ens(), X, y, dt=0.1)
+
+
+@pytest.mark.parametrize("dt", [None, 0.1])
+def test_order0_numerical_equals_closed_form(data, dt):
+    X, X_test, y = data
+    ens = _ens()
+    a = FiniteWidthFlow(ens, X, y, order=0, dt=dt).predict(X_test, [0.5, 1.0])
+    b = FiniteWidthFlow(ens, X, y, order=0, dt=dt, method="ode").predict(
+        X_test, [0.5, 1.0]
+    )
+    np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+    flow = FiniteWidthFlow(ens, X, y, order=0, dt=dt)
+    assert flow.hierarchy_ is None
+    np.testing.assert_allclose(
+        flow.predict_ntk(1.0), ens.initialize(2).empirical_ntk(X), rtol=1e-13
+    )
