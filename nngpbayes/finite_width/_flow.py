@@ -116,7 +116,9 @@ class FiniteWidthFlow:
             method,
         )
         self._ensemble = _initial_copy(ensemble, X)
-        X, _, self._arch, params = _prepare(self._ensemble, X, None, 0)
+        X, _, self._arch, params = _prepare(
+            self._ensemble, X, None, 0, derivatives=self.order == 1
+        )
         self.X, self.y = X, y
         self._params = params
         steps = dt is not None

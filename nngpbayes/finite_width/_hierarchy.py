@@ -112,7 +112,7 @@ def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False):
     return NTKHierarchy(**stacked)
 
 
-def _prepare(ensemble, X, X_rows, output):
+def _prepare(ensemble, X, X_rows, output, derivatives=True):
     """Validate the ensemble and inputs; the parameters as stacked arrays."""
     if not hasattr(ensemble, "predict") or not hasattr(ensemble, "initialize"):
         raise TypeError(
@@ -132,7 +132,7 @@ def _prepare(ensemble, X, X_rows, output):
     params = (ensemble.weights_, ensemble.biases_)
     check_finite_params(params)
     arch = ensemble.architecture_
-    for which in ("second_derivative", "third_derivative"):
+    for which in ("second_derivative", "third_derivative") if derivatives else ():
         try:
             getattr(arch.activation, which)(np.zeros(1))
         except NotImplementedError as exc:

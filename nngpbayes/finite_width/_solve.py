@@ -23,6 +23,12 @@ difference of e^(xτ) at nodes x = −s (or of x^K at nodes r = 1 − η s):
 
 and a test input x* (no restoring force: node 0) collects
 φ*¹ = (the same with x_i → 0) − Σ_i H_0(x*, u_i) ∫ε¹_i.
+
+For K steps the nodes are r = 1 − ηs, they combine by products instead of sums,
+f(x) = x^K, and every O(1/n) tensor of the discrete map contributes (``_TERMS``):
+e.g. the O_3 term becomes η² Σ_jl Õ_3 α_j α_l r_j f[r_i, r_j, r_j r_l] and the
+S term ½η² Σ_jm S̃ α_j α_m f[r_i, r_j r_m]. As η → 0 at fixed ηK the extra terms
+vanish and the flow's closed form is recovered.
 """
 
 from __future__ import annotations
@@ -73,94 +79,79 @@ def _rotate(t, U, all_slots=False):
     return out
 
 
-_TERMS_FLOW = [
-    # (tensor, suffix nodes, sign); slots after the row: j, m, l
-    ("o3", "A", 1.0),
-    ("o4", "B", -1.0),
-]
-_TERMS_STEPS = [
-    ("o3", "A", 1.0),
-    ("o4", "B", -1.0),
-    ("ntk_hessian", "C", -0.5),
-    ("d2phi", "D", 0.5),
-    ("d2phi_flow", "E", -0.5),
-    ("d3phi", "F", -1.0 / 6.0),
-]
+# The first-order terms. Each is Σ_slots tensor(row, j, m, l) α_j α_m α_l · factor ·
+# f[prefix, nodes], with y the per-eigendirection nodes (x = −s for the flow,
+# r = 1 − ηs for steps) combined by + (flow) or × (steps), "∘" below. Slots: O_3
+# (j, l); S (j, m); the others (j, m, l).
+#   name          nodes                           sign   η-power  factor (steps)
+_TERMS = {
+    "o3": (("j", "jl"), 1.0, 2, "j"),
+    "o4": (("j", "jm", "jml"), -1.0, 3, "jjm"),
+    "ntk_hessian": (("j", "jml"), -0.5, 3, "j"),
+    "d2phi": (("jm",), 0.5, 2, ""),
+    "d2phi_flow": (("jm", "jml"), -0.5, 3, "jm"),
+    "d3phi": (("jml",), -1.0 / 6.0, 3, ""),
+}
+_FLOW_TERMS = ("o3", "o4")  # the others are O(η) per unit time: they vanish as dt → 0
 
 
-def _suffix(code, y, steps):
-    """Node lists and prefactors of one term (see the module docstring).
-
-    ``y`` are the per-direction nodes (x = −s, or r = 1 − ηs); nodes combine by
-    + (flow) or × (steps). Returns (nodes of shape (n,)*k + (p,), factor array).
-    """
-    n = len(y)
+def _slot_nodes(name, y, steps):
+    """Nodes (n,)*k + (p,) and the steps factor of one term, k its number of slots."""
+    labels, _, _, factor = _TERMS[name]
+    slots = "jl" if name == "o3" else "jm" if name == "d2phi" else "jml"
+    k = len(slots)
+    axes = {
+        c: y.reshape([-1 if i == slots.index(c) else 1 for i in range(k)])
+        for c in slots
+    }
     op = np.multiply if steps else np.add
-    j = y[:, None, None]
-    m = y[None, :, None]
-    l_ = y[None, None, :]
-    one = np.ones((n, n, n))
-    if code == "A":  # [y_j, y_j∘y_l], slots (j, l)
-        j2, l2 = y[:, None], y[None, :]
-        nodes = [j2 + 0 * l2, op(j2, l2)]
-        fac = (j2 + 0 * l2) if steps else np.ones((n, n))
-        return np.stack(nodes, -1), fac
-    if code == "B":  # [y_j, y_j∘y_m, y_j∘y_m∘y_l]
-        jm = op(j, m)
-        nodes = [j * one, jm * one, op(jm, l_)]
-        fac = (j * j * m * one) if steps else one
-        return np.stack(nodes, -1), fac
-    if code == "C":  # [y_j, y_j∘y_m∘y_l]
-        return np.stack([j * one, op(op(j, m), l_) * one], -1), j * one
-    if code == "D":  # [y_j∘y_m], slots (j, m)
-        return op(y[:, None], y[None, :])[..., None], np.ones((n, n))
-    if code == "E":  # [y_j∘y_m, y_j∘y_m∘y_l]
-        jm = op(j, m)
-        return np.stack([jm * one, op(jm, l_) * one], -1), jm * one
-    if code == "F":  # [y_j∘y_m∘y_l]
-        return op(op(j, m), l_)[..., None] * one[..., None], one
-    raise ValueError(code)
+    full = (len(y),) * k
+
+    def combine(word):
+        out = axes[word[0]]
+        for c in word[1:]:
+            out = op(out, axes[c])
+        return np.broadcast_to(out, full)
+
+    nodes = np.stack([combine(w) for w in labels], -1)
+    fac = np.ones(full)
+    if steps:
+        for c in factor:
+            fac = fac * axes[c]
+    return nodes, fac
 
 
 def _first_order_sum(tensors, alpha, y, prefix, kind, t, eta):
-    """Σ over the terms of Σ_slots tensor · α… · factor · f[prefix, suffix], per row.
+    """Σ over the terms of Σ_slots tensor · α… · factor · f[prefix, nodes], per row.
 
     tensors : dict of arrays (R, n, ...) with the slots after the row rotated.
     prefix : ndarray of shape (R, q), per-row leading nodes.
     """
     steps = kind == "power"
     total = 0.0
-    for name, code, sign in _TERMS_STEPS if steps else _TERMS_FLOW:
+    for name in _TERMS if steps else _FLOW_TERMS:
         tens = tensors[name]
-        suffix, fac = _suffix(code, y, steps)
-        k = suffix.ndim - 1  # number of slots
+        _, sign, power, _ = _TERMS[name]
+        nodes, fac = _slot_nodes(name, y, steps)
+        k = nodes.ndim - 1
         R = tens.shape[0]
-        nodes = np.concatenate(
-            [
-                np.broadcast_to(
-                    prefix.reshape((R,) + (1,) * k + (-1,)),
-                    (R,) + suffix.shape[:-1] + (prefix.shape[1],),
-                ),
-                np.broadcast_to(suffix, (R,) + suffix.shape),
-            ],
-            axis=-1,
+        lead = np.broadcast_to(
+            prefix.reshape((R,) + (1,) * k + (-1,)),
+            (R,) + nodes.shape[:-1] + (prefix.shape[1],),
         )
-        dd = divided_difference(nodes, kind, t)
+        dd = divided_difference(
+            np.concatenate([lead, np.broadcast_to(nodes, (R,) + nodes.shape)], -1),
+            kind,
+            t,
+        )
         coef = fac
         for axis in range(k):
-            shape = [1] * k
-            shape[axis] = len(alpha)
-            coef = coef * alpha.reshape(shape)
-        power = {"A": 2, "B": 3, "C": 3, "D": 2, "E": 3, "F": 3}[code] if steps else 0
-        scale = sign * eta**power
+            coef = coef * alpha.reshape([-1 if i == axis else 1 for i in range(k)])
+        scale = sign * eta ** (power if steps else 0)
         total = total + scale * np.einsum(
             "r...,...,r...->r", tens, coef, dd, optimize=True
         )
     return total
-
-
-def _kind(step):
-    return ("exp", None) if step is None else ("power", step)
 
 
 def closed_form(problem, rows, phi0_rows, time, step=None, order=1):
