@@ -176,99 +176,98 @@ def g_block(st, pairs_p, pairs_q, n):
 def t_block(st, n, chunk=None):
     """T(p; q, r, s) for every point p, q, r < n, every s: (N, n, n, N).
 
-    Second-order perturbations δ²h_p[q, r], δ²g_p[q, r] are formed for a chunk of
-    points at a time (memory ~ chunk·n²·width per layer).
+    Second-order perturbations δ²h_p[q, r], δ²g_p[q, r] are symmetric in (q, r):
+    they are formed for the pairs q ≤ r only, for a chunk of points at a time
+    (memory ~ chunk·n²/2·width per layer).
     """
     N = len(st.h[0])
+    qi, ri = np.triu_indices(n)
     widest = max(w.shape[1] for w in st.W)
     if chunk is None:
-        chunk = max(1, int(2**22 // max(1, n * n * widest)))
+        chunk = max(1, int(2**22 // max(1, len(qi) * widest)))
     out = np.empty((N, n, n, N))
     for start in range(0, N, chunk):
         idx = np.arange(start, min(N, start + chunk))
-        out[idx] = _t_chunk(st, idx, n)
+        pairs = _t_chunk(st, idx, n, qi, ri)  # (P, n_pairs, N)
+        block = np.empty((len(idx), n, n, N))
+        block[:, qi, ri] = pairs
+        block[:, ri, qi] = pairs
+        out[idx] = block
     return out
 
 
-def _pair_sym(a, b):
-    """x[p, q, r, :] = a[p, q, r] * b[r, :] + a[p, r, q] * b[q, :]."""
-    return (
-        a[..., None] * b[None, None, :, :]
-        + np.swapaxes(a, 1, 2)[..., None] * b[None, :, None, :]
-    )
+def _pair_sym(a, b, qi, ri):
+    """x[p, k, :] = a[p, q, r] b[r, :] + a[p, r, q] b[q, :] for the pairs k = (q, r)."""
+    return a[:, qi, ri][..., None] * b[ri][None] + a[:, ri, qi][..., None] * b[qi][None]
 
 
-def _t_chunk(st, idx, n):
+def _t_chunk(st, idx, n, qi, ri):
     L = len(st.W)
     hidden = L - 1
     W = st.W
     P = len(idx)
     # forward: δ²z_p[q,r] = δ²h_p[q,r] W
     #                      + (λ_W/n)[(δh_p[q]·h_r) g_r + (δh_p[r]·h_q) g_q]
-    d2h = [None] * L  # of the layer inputs
+    d2h = [None] * L  # of the layer inputs, (P, n_pairs, width)
     d2z = [None] * hidden
     for k in range(hidden):
         d2zk = None
         if st.dh[k] is not None:
             a = st.dh[k][idx][:, :n] @ st.h[k][:n].T  # (P, n, n): δh_p[q]·h_r
-            d2zk = st.lw[k] * _pair_sym(a, st.g[k][:n])
+            d2zk = st.lw[k] * _pair_sym(a, st.g[k][:n], qi, ri)
             if d2h[k] is not None:
                 d2zk += _mm(d2h[k], W[k])
         dzq = st.dz[k][idx][:, :n]  # (P, n, w)
-        quad = st.d2[k][idx][:, None, None, :] * dzq[:, :, None, :] * dzq[:, None, :, :]
+        quad = st.d2[k][idx][:, None, :] * dzq[:, qi] * dzq[:, ri]
         if d2zk is None:
             d2h[k + 1] = quad
         else:
-            d2h[k + 1] = quad + st.d1[k][idx][:, None, None, :] * d2zk
+            d2h[k + 1] = quad + st.d1[k][idx][:, None, :] * d2zk
         d2z[k] = d2zk
     # backward, contracting layer by layer
-    out = np.zeros((P, n, n, len(st.h[0])))
+    out = np.zeros((P, len(qi), len(st.h[0])))
     d2g_next = None
     for k in range(L - 1, -1, -1):
+        d2g = None
         if k < L - 1:
             # δ²u_p[q,r] = δ²g^(k+1) Wᵀ + (λ_W/n)[(δg_p[q]·g_r) h_r + (δg_p[r]·g_q) h_q]
             d2u = None
             if st.dg[k + 1] is not None:
                 b = st.dg[k + 1][idx][:, :n] @ st.g[k + 1][:n].T
-                d2u = st.lw[k + 1] * _pair_sym(b, st.h[k + 1][:n])
+                d2u = st.lw[k + 1] * _pair_sym(b, st.h[k + 1][:n], qi, ri)
                 if d2g_next is not None:
                     d2u += _mm(d2g_next, W[k + 1].T)
-            up = st.u[k][idx]  # (P, w)
+            up = st.u[k][idx][:, None, :]  # (P, 1, w)
             dzq = st.dz[k][idx][:, :n]
             duq = st.du[k][idx][:, :n]
-            d1, d2, d3 = st.d1[k][idx], st.d2[k][idx], st.d3[k][idx]
-            dzdz = dzq[:, :, None, :] * dzq[:, None, :, :]
-            inner = d3[:, None, None, :] * up[:, None, None, :] * dzdz
-            cross = dzq[:, :, None, :] * duq[:, None, :, :]
-            cross += np.swapaxes(cross, 1, 2)
+            d1, d2, d3 = (d[idx][:, None, :] for d in (st.d1[k], st.d2[k], st.d3[k]))
+            # δ²g = σ‴ δz δz u + σ″ (δ²z u + δz[q] δu[r] + δz[r] δu[q]) + σ' δ²u
+            d2g = d3 * up * dzq[:, qi] * dzq[:, ri]
+            cross = dzq[:, qi] * duq[:, ri] + dzq[:, ri] * duq[:, qi]
             if d2z[k] is not None:
-                cross += d2z[k] * up[:, None, None, :]
-            inner += d2[:, None, None, :] * cross
+                cross += d2z[k] * up
+            d2g += d2 * cross
             if d2u is not None:
-                inner += d1[:, None, None, :] * d2u
-            d2g = inner
-        else:
-            d2g = None
-        out += _t_layer(st, k, idx, n, d2h[k], d2g)
+                d2g += d1 * d2u
+        out += _t_layer(st, k, idx, n, d2h[k], d2g, qi, ri)
         d2g_next = d2g
     return out
 
 
-def _t_layer(st, k, idx, n, d2h, d2g):
-    """Layer k's part of T(p; q, r, s) for p in idx (see the module docstring)."""
+def _t_layer(st, k, idx, n, d2h, d2g, qi, ri):
+    """Layer k's part of T(p; q, r, s) for p in idx and the pairs (q, r)."""
     h, g = st.h[k], st.g[k]
     lw = st.lw[k]
     gp, hp = g[idx], h[idx]
-    term = np.zeros((len(idx), n, n, len(h)))
+    term = np.zeros((len(idx), len(qi), len(h)))
     if d2h is not None:  # (λ_W/n)(δ²h_p[qr]·h_s)(g_p·g_s)
-        term += lw * (d2h @ h.T) * (gp @ g.T)[:, None, None, :]
+        term += lw * _mm(d2h, h.T) * (gp @ g.T)[:, None, :]
     if d2g is not None:  # ((λ_W/n)(h_p·h_s) + λ_b)(δ²g_p[qr]·g_s)
-        term += (d2g @ g.T) * _coef(st, k, hp @ h.T)[:, None, None, :]
+        term += _mm(d2g, g.T) * _coef(st, k, hp @ h.T)[:, None, :]
     dh, dg = st.dh[k], st.dg[k]
     if dh is not None and dg is not None:
         # (λ_W/n)[(δh_p[q]·h_s)(δg_p[r]·g_s) + (q ↔ r)]
-        a = dh[idx][:, :n] @ h.T  # (P, n, N)
-        b = dg[idx][:, :n] @ g.T
-        x = a[:, :, None, :] * b[:, None, :, :]
-        term += lw * (x + np.swapaxes(x, 1, 2))
+        a = _mm(dh[idx][:, :n], h.T)  # (P, n, N)
+        b = _mm(dg[idx][:, :n], g.T)
+        term += lw * (a[:, qi] * b[:, ri] + a[:, ri] * b[:, qi])
     return term
