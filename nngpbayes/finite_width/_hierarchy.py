@@ -163,7 +163,7 @@ def _member_tensors(weights, biases, X, R, arch, output, steps, ntk_only=False):
     Z = X if R is None else np.vstack([X, R])
     rows = np.arange(n) if R is None else np.arange(n, len(Z))
     m = len(rows)
-    st = _perturb.member_state(weights, biases, Z, arch, output, not ntk_only)
+    st = _perturb.member_state(weights, biases, Z, arch, output, not ntk_only, n)
     H = _perturb.kernel(st)
     if ntk_only:
         return {"ntk": H[rows][:, :n]}

@@ -46,11 +46,14 @@ class MemberState:
     """
 
 
-def member_state(weights, biases, Z, arch, output=0, first_order=True):
+def member_state(weights, biases, Z, arch, output=0, first_order=True, n_train=None):
     """Quantities of one member (weights[ℓ] of shape (n_(ℓ−1), n_ℓ)) on points Z.
 
     Without ``first_order`` only the forward and backward passes (enough for
-    :func:`kernel`).
+    :func:`kernel`). With ``n_train`` (the first rows of Z are the training
+    inputs) first-order perturbations δ_p[q] are computed only where the tensors
+    need them: every point along training directions, and training points along
+    the other directions; the rest stays zero.
     """
     act = arch.activation
     n_layers = len(weights)
@@ -78,6 +81,43 @@ def member_state(weights, biases, Z, arch, output=0, first_order=True):
     st.g, st.u = g, u
     if not first_order:
         return st
+    st.d2 = [act.second_derivative(z[k]) for k in range(hidden)]
+    st.d3 = [act.third_derivative(z[k]) for k in range(hidden)]
+    n = N if n_train is None else n_train
+    need = np.zeros((N, N), dtype=bool)
+    need[:, :n] = True
+    need[:n, :] = True
+    pp, qq = np.nonzero(need)
+    # first order along the pairs: δz_p[q] = δh_p[q] W + Θ̂_pq g_q
+    dh, dz = [None] * n_layers, [None] * hidden
+    for k in range(hidden):
+        theta = st.lb[k] + st.lw[k] * np.einsum("pw,pw->p", h[k][pp], h[k][qq])
+        dzk = theta[:, None] * g[k][qq]
+        if dh[k] is not None:
+            dzk += dh[k] @ weights[k]
+        dz[k] = dzk
+        dh[k + 1] = st.d1[k][pp] * dzk
+    # backward: δu_p[q] = δg^(ℓ+1)_p[q] W^(ℓ+1)ᵀ + (λ_W/n)(g_p·g_q) h^(ℓ+1)_q,
+    # δg_p[q] = σ''(z_p) δz_p[q] u_p + σ'(z_p) δu_p[q]
+    dg, du = [None] * n_layers, [None] * hidden
+    for k in range(hidden - 1, -1, -1):
+        gg = np.einsum("pw,pw->p", g[k + 1][pp], g[k + 1][qq])
+        duk = st.lw[k + 1] * gg[:, None] * h[k + 1][qq]
+        if dg[k + 1] is not None:
+            duk += dg[k + 1] @ weights[k + 1].T
+        du[k] = duk
+        dg[k] = st.d2[k][pp] * dz[k] * u[k][pp] + st.d1[k][pp] * duk
+
+    def full(pairs):
+        if pairs is None:
+            return None
+        out = np.zeros((N, N, pairs.shape[-1]))
+        out[pp, qq] = pairs
+        return out
+
+    st.dh, st.dz = [full(x) for x in dh], [full(x) for x in dz]
+    st.dg, st.du = [full(x) for x in dg], [full(x) for x in du]
+    return st
     st.d2 = [act.second_derivative(z[k]) for k in range(hidden)]
     st.d3 = [act.third_derivative(z[k]) for k in range(hidden)]
     # first order, every point along every direction: δz_p[q] = δh_p[q] W + Θ̂_pq g_q
