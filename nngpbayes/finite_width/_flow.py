@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import numbers
+import warnings
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
+from .._numerics import as_covariance, cholesky_psd
 from .._validation import check_inputs, check_positive
-from ..networks import _mlp
+from ..networks import StabilityWarning, _mlp
 from ._hierarchy import NTKHierarchy, _member_tensors, _prepare
 from ._solve import (
     MemberProblem,
@@ -28,8 +31,8 @@ class FiniteWidthFlow:
     """How each member of a finite ensemble trains, to order 0 or 1 in 1/width.
 
     Every member starts from its own initialisation and is trained on (X, y) by
-    gradient flow dθ/dt = −η λ ∇L with L = ½‖φ(X) − y‖² (THEORY.md §2), or by
-    gradient descent with steps of Δt = ``dt``. Order 0 freezes each network's own
+    gradient flow dθ/dt = −η λ ∇L with L = ½(φ(X) − y)ᵀC⁻¹(φ(X) − y) (THEORY.md §2),
+    or by gradient descent with steps of Δt = ``dt``. Order 0 freezes each network's own
     empirical NTK H_0; order 1 lets it move under the truncated hierarchy
     (THEORY.md §5):
 
@@ -49,7 +52,8 @@ class FiniteWidthFlow:
         Its members as they were initialised are used (re-drawn from the member
         seeds, so a trained ensemble gives the same answer as a fresh one).
     X : array-like of shape (n, n_features)
-    y : array-like of shape (n,)
+    y : array-like of shape (n,) or (n_members, n)
+        Targets, shared or each member's own (e.g. level-2 replicas).
     order : {0, 1}, default=1
     learning_rate : float, default=1.0
         η.
@@ -57,6 +61,10 @@ class FiniteWidthFlow:
         Time per gradient-descent step (``MLPEnsemble.fit(time=t, n_steps=k)`` uses
         dt = t/k); None: continuous gradient flow.
     method : {"closed_form", "ode"}, default="closed_form"
+    y_cov : float, array-like of shape (n,) or (n, n), optional
+        C of the loss ½(φ − y)ᵀC⁻¹(φ − y) (as ``MLPEnsemble.fit``); default I. With
+        C = LLᵀ every slot over the training inputs is whitened by L⁻¹, which
+        turns the problem into the F = C = I one of THEORY.md §5.
 
     Attributes
     ----------
@@ -64,7 +72,7 @@ class FiniteWidthFlow:
         H, O_3, O_4 (and the step tensors) of the initial members on X (None at
         order 0, which needs only H).
     eigenvalues_ : ndarray of shape (n_members, n)
-        Eigenvalues of each member's initial NTK on X.
+        Eigenvalues of each member's initial L⁻¹ H_0 L⁻ᵀ on X (H_0 without y_cov).
 
     Examples
     --------
@@ -90,6 +98,7 @@ class FiniteWidthFlow:
         learning_rate=1.0,
         dt=None,
         method="closed_form",
+        y_cov=None,
     ):
         if isinstance(order, bool) or order not in (0, 1):
             raise ValueError(f"order must be 0 or 1, got {order!r}")
@@ -99,16 +108,6 @@ class FiniteWidthFlow:
         if dt is not None:
             check_positive(dt, "dt")
         X = check_inputs(X, "X")
-        y = np.asarray(y, dtype=float)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.shape != (len(X),):
-            raise ValueError(
-                f"y must have shape ({len(X)},) (one target per row of X), got "
-                f"{np.shape(y)}"
-            )
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinite values")
         self.order, self.learning_rate, self.dt, self.method = (
             int(order),
             float(learning_rate),
@@ -119,17 +118,21 @@ class FiniteWidthFlow:
         X, _, self._arch, params = _prepare(
             self._ensemble, X, None, 0, derivatives=self.order == 1
         )
+        n_members = self._ensemble.n_members
+        y = _check_targets(y, len(X), n_members)
         self.X, self.y = X, y
+        # C = L Lᵀ: the loss ½ eᵀC⁻¹e becomes ½‖L⁻¹e‖², i.e. F = C = I after L⁻¹
+        # acts on every slot that runs over training inputs (THEORY.md §2, §5)
+        self._chol = (
+            None
+            if y_cov is None
+            else cholesky_psd(as_covariance(y_cov, len(X), "y_cov"), "y_cov")
+        )
         self._params = params
         steps = dt is not None
         members = [
             _member_tensors(w, b, X, None, self._arch, 0, steps, self.order == 0)
             for w, b in self._members()
-        ]
-        self._phi0 = _mlp.forward(params, X, self._arch.activation)[..., 0]
-        self._train = members
-        self._problems = [
-            MemberProblem(t, p - y) for t, p in zip(members, self._phi0, strict=True)
         ]
         self.hierarchy_ = (
             None
@@ -138,20 +141,53 @@ class FiniteWidthFlow:
                 **{k: np.stack([m[k] for m in members]) for k in members[0]}
             )
         )
+        phi0 = _mlp.forward(params, X, self._arch.activation)[..., 0]
+        targets = np.broadcast_to(y, (n_members, len(X)))
+        self._phi0 = self._whiten(phi0.T).T  # (M, n), whitened
+        self._y = self._whiten(targets.T).T
+        self._train = [self._whiten_tensors(t, first=True) for t in members]
+        self._problems = [
+            MemberProblem(t, p - yy)
+            for t, p, yy in zip(self._train, self._phi0, self._y, strict=True)
+        ]
         self.eigenvalues_ = np.stack([p.s for p in self._problems])
         if steps:
             top = self.learning_rate * self.dt * self.eigenvalues_.max()
             if top >= 2.0:
-                import warnings
-
-                from ..networks import StabilityWarning
-
                 warnings.warn(
-                    f"learning_rate·dt·max eig(H_0) = {top:.3g} >= 2: gradient descent "
-                    "diverges; the predictions describe that divergence",
+                    f"learning_rate·dt·max eig(H_0 C⁻¹) = {top:.3g} >= 2: gradient "
+                    "descent diverges; the predictions describe that divergence",
                     StabilityWarning,
                     stacklevel=2,
                 )
+
+    def _whiten(self, a, axis=0):
+        """L⁻¹ applied along ``axis`` (a slot over training inputs)."""
+        if self._chol is None:
+            return a
+        moved = np.moveaxis(a, axis, 0)
+        shape = moved.shape
+        out = solve_triangular(self._chol, moved.reshape(shape[0], -1), lower=True)
+        return np.moveaxis(out.reshape(shape), 0, axis)
+
+    def _whiten_tensors(self, tensors, first):
+        """Whiten every training slot (and the first slot of training rows)."""
+        if self._chol is None:
+            return tensors
+        out = {}
+        for key, t in tensors.items():
+            for axis in range(0 if first else 1, t.ndim):
+                t = self._whiten(t, axis)
+            out[key] = t
+        return out
+
+    def _unwhiten(self, a, axis):
+        """L applied along ``axis`` (undoes :meth:`_whiten`)."""
+        if self._chol is None:
+            return a
+        return np.moveaxis(
+            np.tensordot(self._chol, np.moveaxis(a, axis, 0), axes=([1], [0])), 0, axis
+        )
 
     # -- helpers -------------------------------------------------------------------
     def _members(self):
@@ -193,6 +229,7 @@ class FiniteWidthFlow:
                 rows = _member_tensors(
                     w, b, self.X, part, self._arch, 0, steps, self.order == 0
                 )
+                rows = self._whiten_tensors(rows, first=False)
                 yield sl, m, rows, phi0[m, sl]
 
     # -- public --------------------------------------------------------------------
@@ -223,7 +260,7 @@ class FiniteWidthFlow:
         return out[0] if scalar else out
 
     def _numeric(self, m, rows, phi0, times):
-        args = (self._train[m], rows, self.y, self._phi0[m], phi0)
+        args = (self._train[m], rows, self._y[m], self._phi0[m], phi0)
         if self.dt is None:
             return integrate_flow(*args, times, self.order)
         return iterate_steps(*args, times, self.learning_rate * self.dt, self.order)
@@ -259,6 +296,9 @@ class FiniteWidthFlow:
                 phi0 = np.zeros(len(rows["ntk"]))
                 ntk = self._numeric(m, rows, phi0, times)[1]
                 out[:, m, sl] = ntk[:, len(self.X) :]
+        out = self._unwhiten(out, 3)  # the training slot
+        if X_new is None:
+            out = self._unwhiten(out, 2)  # the rows are training inputs too
         return out[0] if scalar else out
 
     def predict_moments(self, X_new, time):
@@ -277,6 +317,21 @@ class FiniteWidthFlow:
         d = f - mean[..., None, :]
         cov = np.einsum("...mi,...mj->...ij", d, d) / (f.shape[-2] - 1)
         return mean, cov
+
+
+def _check_targets(y, n, n_members):
+    """y as (n,) or (n_members, n) (each member's own targets, e.g. replicas)."""
+    y = np.asarray(y, dtype=float)
+    if y.ndim == 2 and y.shape[1] == 1 and n != 1:
+        y = y[:, 0]
+    if y.shape not in ((n,), (n_members, n)):
+        raise ValueError(
+            f"y must have shape ({n},) or (n_members, {n}) = ({n_members}, {n}), got "
+            f"{y.shape}"
+        )
+    if not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinite values")
+    return y
 
 
 def _initial_copy(ensemble, X):

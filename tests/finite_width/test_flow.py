@@ -251,3 +251,67 @@ def test_order0_numerical_equals_closed_form(data, dt):
     np.testing.assert_allclose(
         flow.predict_ntk(1.0), ens.initialize(2).empirical_ntk(X), rtol=1e-13
     )
+
+
+def test_scalar_covariance_is_a_slower_learning_rate(data):
+    """C = c·I scales the gradient by 1/c: identical to η/c (exact)."""
+    X, X_test, y = data
+    ens = _ens()
+    for dt in (None, 0.1):
+        a = FiniteWidthFlow(ens, X, y, y_cov=2.0, dt=dt)
+        b = FiniteWidthFlow(ens, X, y, learning_rate=0.5, dt=dt)
+        np.testing.assert_allclose(
+            a.predict(X_test, [0.5, 2.0]), b.predict(X_test, [0.5, 2.0]), rtol=1e-11
+        )
+        np.testing.assert_allclose(a.predict_ntk(2.0), b.predict_ntk(2.0), rtol=1e-11)
+
+
+def test_correlated_covariance(data):
+    """Order 0 with a full C against the augmented linear system solved by expm;
+    the NTK comes back unwhitened; order 1 tracks real training with the same C."""
+    X, X_test, y = data
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((len(X), len(X)))
+    C = 0.5 * A @ A.T / len(X) + 0.3 * np.eye(len(X))
+    ens = _ens(width=512, depth=1, n_members=4, seed=2)
+    t = 1.5
+    flow0 = FiniteWidthFlow(ens, X, y, order=0, y_cov=C)
+    h_xx = ens.initialize(2).empirical_ntk(X)
+    h_tx = ens.empirical_ntk(X_test, X)
+    cinv = np.linalg.inv(C)
+    pred = flow0.predict(X_test, t)
+    n, m = len(X), len(X_test)
+    for k in range(4):
+        block = np.zeros((n + m, n + m))
+        block[:n, :n] = -h_xx[k] @ cinv
+        block[n:, :n] = -h_tx[k] @ cinv
+        start = np.concatenate([ens.predict(X)[k] - y, ens.predict(X_test)[k]])
+        ref = (expm(t * block) @ start)[n:]
+        np.testing.assert_allclose(pred[k], ref, rtol=1e-9, atol=1e-12)
+    flow1 = FiniteWidthFlow(ens, X, y, y_cov=C, dt=0.05)
+    np.testing.assert_allclose(flow1.predict_ntk(0.0), h_xx, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        flow1.predict_ntk(0.0, X_new=X_test), h_tx, rtol=1e-12, atol=1e-14
+    )
+    ens.fit(X, y, time=t, n_steps=30, y_cov=C)
+    real = ens.predict(X_test)
+    err0 = np.abs(
+        FiniteWidthFlow(ens, X, y, order=0, y_cov=C, dt=0.05).predict(X_test, t) - real
+    ).max()
+    err1 = np.abs(flow1.predict(X_test, t) - real).max()
+    assert err1 < 0.2 * err0, (err0, err1)
+
+
+def test_per_member_targets(data):
+    X, X_test, y = data
+    ens = _ens()
+    noise = np.random.default_rng(9).standard_normal((3, len(X)))
+    targets = y + 0.1 * noise
+    both = FiniteWidthFlow(ens, X, targets, dt=0.1).predict(X_test, 1.0)
+    for m in range(3):
+        one = FiniteWidthFlow(ens, X, targets[m], dt=0.1).predict(X_test, 1.0)
+        np.testing.assert_allclose(both[m], one[m], rtol=1e-13)
+    with pytest.raises(
+        ValueError, match=r"y must have shape \(6,\) or \(n_members, 6\)"
+    ):
+        FiniteWidthFlow(ens, X, targets[:2])
