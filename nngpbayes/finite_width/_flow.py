@@ -18,6 +18,7 @@ from ._solve import (
     closed_form,
     closed_form_ntk,
     integrate_flow,
+    integrated_first_order,
     iterate_steps,
 )
 
@@ -250,11 +251,16 @@ class FiniteWidthFlow:
         n_new = len(check_inputs(X_new, "X_new"))
         out = np.empty((len(times), len(self._problems), n_new))
         step = None if self.dt is None else self.learning_rate * self.dt
+        cache = {}  # the training part of the first order, per member and time
         for sl, m, rows, phi0 in self._rows(X_new):
             prob = self._problems[m]
             if self.method == "closed_form":
                 for it, t in enumerate(times):
-                    out[it, m, sl] = closed_form(prob, rows, phi0, t, step, self.order)
+                    if self.order and (m, it) not in cache:
+                        cache[m, it] = integrated_first_order(prob, t, step)
+                    out[it, m, sl] = closed_form(
+                        prob, rows, phi0, t, step, self.order, cache.get((m, it))
+                    )
             else:
                 out[:, m, sl] = self._numeric(m, rows, phi0, times)[0]
         return out[0] if scalar else out

@@ -41,6 +41,7 @@ from ._divdiff import divided_difference
 __all__ = [
     "MemberProblem",
     "closed_form",
+    "integrated_first_order",
     "closed_form_ntk",
     "integrate_flow",
     "iterate_steps",
@@ -154,7 +155,26 @@ def _first_order_sum(tensors, alpha, y, prefix, kind, t, eta):
     return total
 
 
-def closed_form(problem, rows, phi0_rows, time, step=None, order=1):
+def _setting(problem, time, step):
+    """(kind, t, nodes y, unit node, η) of the flow or of the steps."""
+    if step is None:
+        return "exp", float(time), -problem.s, 0.0, 1.0
+    eta = float(step)
+    return "power", int(time), 1.0 - eta * problem.s, 1.0, eta
+
+
+def integrated_first_order(problem, time, step=None):
+    """∫_0^τ ε¹ (or Σ_(k<K) ε¹_k) in the eigenbasis of H_0, shape (n,).
+
+    It is what a prediction input collects from the training residual's
+    first-order part (prefix nodes [unit, y_i]); shared by all prediction inputs.
+    """
+    kind, t, y, unit, eta = _setting(problem, time, step)
+    prefix = np.stack([np.full(len(y), unit), y], -1)
+    return _first_order_sum(problem.rotated, problem.alpha, y, prefix, kind, t, eta)
+
+
+def closed_form(problem, rows, phi0_rows, time, step=None, order=1, integrated=None):
     """φ(x*) at ``time`` for the rows' tensors (first-order perturbation theory).
 
     Parameters
@@ -167,20 +187,17 @@ def closed_form(problem, rows, phi0_rows, time, step=None, order=1):
     step : float or None
         η·Δt of one gradient-descent step; None for the continuous flow.
     order : {0, 1}
+    integrated : ndarray of shape (n,), optional
+        :func:`integrated_first_order` for this member and time, if already known.
 
     Returns
     -------
     ndarray of shape (R,)
     """
-    s, alpha = problem.s, problem.alpha
-    n = len(s)
-    if step is None:
-        kind, t, y, unit, eta = "exp", float(time), -s, 0.0, 1.0
-    else:
-        kind, t, eta = "power", int(time), float(step)
-        y, unit = 1.0 - eta * s, 1.0
+    kind, t, y, unit, eta = _setting(problem, time, step)
+    alpha = problem.alpha
     h_rot = rows["ntk"] @ problem.U  # H_0(x*, u_i)
-    e0 = alpha * divided_difference(np.stack([np.full(n, unit), y], -1), kind, t)
+    e0 = alpha * divided_difference(np.stack([np.full(len(y), unit), y], -1), kind, t)
     out = phi0_rows - eta * (h_rot @ e0)
     if order == 0:
         return out
@@ -188,16 +205,8 @@ def closed_form(problem, rows, phi0_rows, time, step=None, order=1):
     direct = _first_order_sum(
         rot_rows, alpha, y, np.full((len(phi0_rows), 1), unit), kind, t, eta
     )
-    # ∫ε¹ (or Σ_k ε¹_k) on the training eigen-rows: prefix [unit, y_i]
-    integrated = _first_order_sum(
-        problem.rotated,
-        alpha,
-        y,
-        np.stack([np.full(n, unit), y], -1),
-        kind,
-        t,
-        eta,
-    )
+    if integrated is None:
+        integrated = integrated_first_order(problem, time, step)
     return out + direct - eta * (h_rot @ integrated)
 
 

@@ -315,3 +315,12 @@ def test_per_member_targets(data):
         ValueError, match=r"y must have shape \(6,\) or \(n_members, 6\)"
     ):
         FiniteWidthFlow(ens, X, targets[:2])
+
+
+def test_many_prediction_inputs_are_chunked_consistently(data):
+    X, _, y = data
+    X_new = np.random.default_rng(1).uniform(-1.5, 1.5, (70, 2))
+    flow = FiniteWidthFlow(_ens(width=16), X, y, dt=0.1)
+    full = flow.predict(X_new, [0.5, 1.0])
+    np.testing.assert_allclose(full[..., 65:], flow.predict(X_new[65:], [0.5, 1.0]))
+    np.testing.assert_allclose(full[..., :3], flow.predict(X_new[:3], [0.5, 1.0]))
