@@ -25,6 +25,7 @@ from ._solve import (
 __all__ = ["FiniteWidthFlow"]
 
 _METHODS = ("closed_form", "ode")
+_TRAINING = ("full", "readout")
 _ROW_CHUNK = 64
 
 
@@ -66,6 +67,9 @@ class FiniteWidthFlow:
         C of the loss ½(φ − y)ᵀC⁻¹(φ − y) (as ``MLPEnsemble.fit``); default I. With
         C = LLᵀ every slot over the training inputs is whitened by L⁻¹, which
         turns the problem into the F = C = I one of THEORY.md §5.
+    training : {"full", "readout"}, default="full"
+        As ``MLPEnsemble.fit``: train every layer, or only the readout (then φ is
+        linear in the trained parameters, O_3 = O_4 = 0 and order 0 is exact).
 
     Attributes
     ----------
@@ -100,11 +104,14 @@ class FiniteWidthFlow:
         dt=None,
         method="closed_form",
         y_cov=None,
+        training="full",
     ):
         if isinstance(order, bool) or order not in (0, 1):
             raise ValueError(f"order must be 0 or 1, got {order!r}")
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if training not in _TRAINING:
+            raise ValueError(f"training must be one of {_TRAINING}, got {training!r}")
         check_positive(learning_rate, "learning_rate")
         if dt is not None:
             check_positive(dt, "dt")
@@ -119,6 +126,12 @@ class FiniteWidthFlow:
         X, _, self._arch, params = _prepare(
             self._ensemble, X, None, 0, derivatives=self.order == 1
         )
+        if training == "readout":  # hidden layers frozen: λ = 0 there
+            arch, hidden = self._arch, self._arch.depth
+            self._arch = arch.replace(
+                weight_lr=np.r_[np.zeros(hidden), arch.weight_lr[-1]],
+                bias_lr=np.r_[np.zeros(hidden), arch.bias_lr[-1]],
+            )
         n_members = self._ensemble.n_members
         y = _check_targets(y, len(X), n_members)
         self.X, self.y = X, y

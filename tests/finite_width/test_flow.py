@@ -324,3 +324,17 @@ def test_many_prediction_inputs_are_chunked_consistently(data):
     full = flow.predict(X_new, [0.5, 1.0])
     np.testing.assert_allclose(full[..., 65:], flow.predict(X_new[65:], [0.5, 1.0]))
     np.testing.assert_allclose(full[..., :3], flow.predict(X_new[:3], [0.5, 1.0]))
+
+
+def test_readout_training_is_exact_at_order0(data):
+    """Readout-only training is linear in the trained parameters: the discrete
+    order-0 prediction is gradient descent itself, and O_3 = O_4 = 0."""
+    X, X_test, y = data
+    ens = _ens(width=64)
+    flow = FiniteWidthFlow(ens, X, y, dt=0.1, training="readout")
+    assert np.all(flow.hierarchy_.o3 == 0) and np.all(flow.hierarchy_.o4 == 0)
+    pred = flow.predict(X_test, 2.0)
+    ens.fit(X, y, time=2.0, n_steps=20, training="readout")
+    np.testing.assert_allclose(pred, ens.predict(X_test), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="training must be one of"):
+        FiniteWidthFlow(ens, X, y, training="last")
