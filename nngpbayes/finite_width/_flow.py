@@ -265,6 +265,12 @@ class FiniteWidthFlow:
         out = np.empty((len(times), len(self._problems), n_new))
         step = None if self.dt is None else self.learning_rate * self.dt
         cache = {}  # the training part of the first order, per member and time
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._fill(out, X_new, times, step, cache)
+        _check_finite(out, "predictions")
+        return out[0] if scalar else out
+
+    def _fill(self, out, X_new, times, step, cache):
         for sl, m, rows, phi0 in self._rows(X_new):
             prob = self._problems[m]
             if self.method == "closed_form":
@@ -276,7 +282,6 @@ class FiniteWidthFlow:
                     )
             else:
                 out[:, m, sl] = self._numeric(m, rows, phi0, times)[0]
-        return out[0] if scalar else out
 
     def _numeric(self, m, rows, phi0, times):
         args = (self._train[m], rows, self._y[m], self._phi0[m], phi0)
@@ -305,16 +310,20 @@ class FiniteWidthFlow:
             rows_iter = ((sl, m, r) for sl, m, r, _ in self._rows(X_new))
         out = np.empty((len(times), len(self._problems), n_new, len(self.X)))
         step = None if self.dt is None else self.learning_rate * self.dt
-        for sl, m, rows in rows_iter:
-            if self.order == 0:
-                out[:, m, sl] = rows["ntk"]
-            elif self.method == "closed_form":
-                for it, t in enumerate(times):
-                    out[it, m, sl] = closed_form_ntk(self._problems[m], rows, t, step)
-            else:
-                phi0 = np.zeros(len(rows["ntk"]))
-                ntk = self._numeric(m, rows, phi0, times)[1]
-                out[:, m, sl] = ntk[:, len(self.X) :]
+        with np.errstate(over="ignore", invalid="ignore"):
+            for sl, m, rows in rows_iter:
+                if self.order == 0:
+                    out[:, m, sl] = rows["ntk"]
+                elif self.method == "closed_form":
+                    for it, t in enumerate(times):
+                        out[it, m, sl] = closed_form_ntk(
+                            self._problems[m], rows, t, step
+                        )
+                else:
+                    phi0 = np.zeros(len(rows["ntk"]))
+                    ntk = self._numeric(m, rows, phi0, times)[1]
+                    out[:, m, sl] = ntk[:, len(self.X) :]
+        _check_finite(out, "NTK predictions")
         out = self._unwhiten(out, 3)  # the training slot
         if X_new is None:
             out = self._unwhiten(out, 2)  # the rows are training inputs too
@@ -336,6 +345,14 @@ class FiniteWidthFlow:
         d = f - mean[..., None, :]
         cov = np.einsum("...mi,...mj->...ij", d, d) / (f.shape[-2] - 1)
         return mean, cov
+
+
+def _check_finite(out, what):
+    if not np.isfinite(out).all():
+        raise FloatingPointError(
+            f"the {what} overflow: gradient descent with learning_rate·dt above "
+            "the stability limit 2/max eig(H_0) diverges (see the StabilityWarning)"
+        )
 
 
 def _check_targets(y, n, n_members):

@@ -338,3 +338,22 @@ def test_readout_training_is_exact_at_order0(data):
     np.testing.assert_allclose(pred, ens.predict(X_test), rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="training must be one of"):
         FiniteWidthFlow(ens, X, y, training="last")
+
+
+def test_divergent_steps_raise_instead_of_returning_nan(data):
+    X, _, y = data
+    with pytest.warns(StabilityWarning):
+        flow = FiniteWidthFlow(_ens(), X, y, dt=10.0)
+    with pytest.raises(FloatingPointError, match="diverges"):
+        flow.predict(X, 10.0 * 5000)
+    with pytest.raises(FloatingPointError, match="diverges"):
+        flow.predict_ntk(10.0 * 5000)
+
+
+def test_long_times_converge_to_the_data(data):
+    """Order 1 at t → ∞ still interpolates the training targets (ε → 0)."""
+    X, _, y = data
+    flow = FiniteWidthFlow(_ens(width=256), X, y)
+    np.testing.assert_allclose(
+        flow.predict(X, 1e7), np.broadcast_to(y, (3, 6)), atol=1e-6
+    )
