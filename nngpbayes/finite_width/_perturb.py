@@ -36,13 +36,23 @@ __all__ = ["MemberState", "member_state", "kernel", "s_block", "t_block", "g_blo
 class MemberState:
     """Forward/backward quantities and first-order perturbations of one member.
 
-    Attributes (lists over layers ℓ = 0..L−1, layer ℓ maps ``h[ℓ]`` to ``z[ℓ]``)
-    ----------------------------------------------------------------------------
-    h : (N, n_(ℓ−1)) layer inputs;  g : (N, n_ℓ) backward signals ∂φ/∂z^(ℓ)
-    lw, lb : λ_W/n_(ℓ−1) and λ_b
-    dh : (N, N, n_(ℓ−1)) or None, δh_p[q] of the layer input (None for ℓ = 0)
-    dg : (N, N, n_ℓ) or None, δg_p[q] (None for the readout)
-    dz, u, d1, d2, d3 : hidden layers only: δz_p[q], u = g^(ℓ+1) W^(ℓ+1)ᵀ, σ', σ'', σ'''
+    Every attribute is a list over layers ℓ = 0..L−1 (layer ℓ maps ``h[ℓ]`` to
+    ``z[ℓ]``); N points, n_ℓ units.
+
+    Attributes
+    ----------
+    h : list of ndarray (N, n_(ℓ−1))
+        Layer inputs (h[0] = the inputs).
+    g : list of ndarray (N, n_ℓ)
+        Backward signals ∂φ/∂z^(ℓ) (one-hot at the output for the readout).
+    lw, lb : list of float
+        λ_W/n_(ℓ−1) and λ_b.
+    dh : list of ndarray (N, N, n_(ℓ−1)) or None
+        δh_p[q], the layer input moved along λJ_q (None for ℓ = 0).
+    dg : list of ndarray (N, N, n_ℓ) or None
+        δg_p[q] (None for the readout).
+    dz, du, u, d1, d2, d3 : lists over hidden layers
+        δz_p[q], δu_p[q], u = g^(ℓ+1) W^(ℓ+1)ᵀ, and σ', σ″, σ‴ at z^(ℓ).
     """
 
 
