@@ -273,20 +273,25 @@ def integrate_flow(train, rows, y, phi0_train, phi0_rows, times, order=1):
 
     state0 = np.concatenate([phi0_train, phi0_rows, H.ravel(), O3.ravel()])
     times = np.asarray(times, dtype=float)
-    order_idx = np.argsort(times)
-    sol = solve_ivp(
-        rhs,
-        (0.0, float(times.max())),
-        state0,
-        method="DOP853",
-        t_eval=times[order_idx],
-        rtol=1e-11,
-        atol=1e-13,
-    )
-    if not sol.success:  # pragma: no cover - DOP853 on a smooth polynomial field
-        raise RuntimeError(f"the hierarchy ODE failed: {sol.message}")
-    ys = np.empty((len(times), len(state0)))
-    ys[order_idx] = sol.y.T
+    unique, where = np.unique(times, return_inverse=True)
+    states = np.empty((len(unique), len(state0)))
+    start = 0
+    if unique[0] == 0.0:
+        states[0], start = state0, 1
+    if start < len(unique):
+        sol = solve_ivp(
+            rhs,
+            (0.0, float(unique[-1])),
+            state0,
+            method="DOP853",
+            t_eval=unique[start:],
+            rtol=1e-11,
+            atol=1e-13,
+        )
+        if not sol.success:  # pragma: no cover - DOP853 on a polynomial field
+            raise RuntimeError(f"the hierarchy ODE failed: {sol.message}")
+        states[start:] = sol.y.T
+    ys = states[where]
     phi = ys[:, n : n + R]
     ntk = ys[:, sizes[0] : sizes[0] + sizes[1]].reshape(len(times), n + R, n)
     return phi, ntk

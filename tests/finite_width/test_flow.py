@@ -364,3 +364,17 @@ def test_long_times_converge_to_the_data(data):
     np.testing.assert_allclose(
         flow.predict(X, 1e7), np.broadcast_to(y, (3, 6)), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("method", ["closed_form", "ode"])
+@pytest.mark.parametrize("dt", [None, 0.1])
+def test_unsorted_repeated_and_zero_times(data, method, dt):
+    X, X_test, y = data
+    ens = _ens(width=16)
+    flow = FiniteWidthFlow(ens, X, y, method=method, dt=dt)
+    out = flow.predict(X_test, [0.3, 0.0, 0.3, 0.1])
+    np.testing.assert_allclose(out[0], out[2], rtol=1e-14)
+    np.testing.assert_allclose(out[1], ens.predict(X_test), rtol=1e-14)
+    np.testing.assert_allclose(out[3], flow.predict(X_test, 0.1), rtol=1e-9)
+    ntk = flow.predict_ntk([0.2, 0.0])
+    np.testing.assert_allclose(ntk[1], ens.empirical_ntk(X), rtol=1e-12, atol=1e-14)
