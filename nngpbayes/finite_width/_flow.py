@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import numbers
 import warnings
 
 import numpy as np
@@ -376,8 +375,6 @@ def _initial_copy(ensemble, X):
         raise TypeError(
             f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}"
         )
-    if not isinstance(ensemble.n_members, numbers.Integral):
-        raise ValueError(f"n_members must be an integer, got {ensemble.n_members!r}")
     ens = copy.copy(ensemble)
     if hasattr(ensemble, "weights_"):
         if getattr(ensemble, "n_outputs_", 1) != 1:
@@ -385,16 +382,10 @@ def _initial_copy(ensemble, X):
                 "FiniteWidthFlow needs single-output networks (the outputs of a "
                 f"finite network are coupled), got n_outputs={ensemble.n_outputs_}"
             )
-        n_features = ensemble.n_features_in_
         gens = [np.random.default_rng(s) for s in ensemble._seeds]
         ens.weights_, ens.biases_ = _mlp.init_params(
             ensemble.architecture_, ensemble.sizes_, gens
         )
-        if X.shape[1] != n_features:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but the ensemble was built for "
-                f"{n_features}"
-            )
     else:
         ens.initialize(X.shape[1], 1)
     return ens

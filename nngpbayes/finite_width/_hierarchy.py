@@ -119,15 +119,13 @@ def _prepare(ensemble, X, X_rows, output, derivatives=True):
             f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}"
         )
     X = check_inputs(X, "X")
+    ensemble._ensure_initialized(X)  # also checks X's number of features
     R = None if X_rows is None else check_inputs(X_rows, "X_rows")
-    if not hasattr(ensemble, "weights_"):
-        ensemble.initialize(X.shape[1])
-    for name, arr in (("X", X), ("X_rows", R)):
-        if arr is not None and arr.shape[1] != ensemble.n_features_in_:
-            raise ValueError(
-                f"{name} has {arr.shape[1]} features, but the ensemble was built for "
-                f"{ensemble.n_features_in_}"
-            )
+    if R is not None and R.shape[1] != ensemble.n_features_in_:
+        raise ValueError(
+            f"X_rows has {R.shape[1]} features, but the ensemble was built for "
+            f"{ensemble.n_features_in_}"
+        )
     ensemble._check_output(output)
     params = (ensemble.weights_, ensemble.biases_)
     check_finite_params(params)

@@ -66,8 +66,6 @@ class MemberProblem:
         self.s = np.clip(s, 0.0, None)  # a Gram matrix: negatives are round-off
         self.U = U
         self.alpha = U.T @ eps0
-        self.eps0 = eps0
-        self.train = train
         self.rotated = {k: _rotate(v, U, all_slots=True) for k, v in train.items()}
 
 
