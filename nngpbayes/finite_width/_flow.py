@@ -19,6 +19,7 @@ from ._solve import (
     integrate_flow,
     integrated_first_order,
     iterate_steps,
+    rotate_rows,
 )
 
 __all__ = ["FiniteWidthFlow"]
@@ -273,6 +274,7 @@ class FiniteWidthFlow:
         for sl, m, rows, phi0 in self._rows(X_new):
             prob = self._problems[m]
             if self.method == "closed_form":
+                rows = rotate_rows(prob, rows)  # once for all times
                 for it, t in enumerate(times):
                     if self.order and (m, it) not in cache:
                         cache[m, it] = integrated_first_order(prob, t, step)
@@ -314,10 +316,10 @@ class FiniteWidthFlow:
                 if self.order == 0:
                     out[:, m, sl] = rows["ntk"]
                 elif self.method == "closed_form":
+                    prob = self._problems[m]
+                    rows = rotate_rows(prob, rows)  # once for all times
                     for it, t in enumerate(times):
-                        out[it, m, sl] = closed_form_ntk(
-                            self._problems[m], rows, t, step
-                        )
+                        out[it, m, sl] = closed_form_ntk(prob, rows, t, step)
                 else:
                     phi0 = np.zeros(len(rows["ntk"]))
                     ntk = self._numeric(m, rows, phi0, times)[1]

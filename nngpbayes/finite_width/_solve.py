@@ -43,6 +43,7 @@ __all__ = [
     "closed_form",
     "integrated_first_order",
     "closed_form_ntk",
+    "rotate_rows",
     "integrate_flow",
     "iterate_steps",
 ]
@@ -66,13 +67,21 @@ class MemberProblem:
         self.s = np.clip(s, 0.0, None)  # a Gram matrix: negatives are round-off
         self.U = U
         self.alpha = U.T @ eps0
-        self.rotated = {k: _rotate(v, U, all_slots=True) for k, v in train.items()}
+        self.rotated = {k: _rotate(v, U, 0) for k, v in train.items()}
 
 
-def _rotate(t, U, all_slots=False):
-    """Rotate the slots after the first (and the first too with ``all_slots``)."""
+def rotate_rows(problem, rows):
+    """Prediction-row tensors with every slot after the row in the eigenbasis of H_0.
+
+    Done once per member and set of rows; :func:`closed_form` and
+    :func:`closed_form_ntk` take the result for any number of times.
+    """
+    return {k: _rotate(v, problem.U, 1) for k, v in rows.items()}
+
+
+def _rotate(t, U, start):
+    """Every slot from ``start`` on contracted with U (into the eigenbasis)."""
     out = t
-    start = 0 if all_slots else 1
     for axis in range(start, t.ndim):
         out = np.moveaxis(np.tensordot(out, U, axes=([axis], [0])), -1, axis)
     return out
@@ -178,7 +187,8 @@ def closed_form(problem, rows, phi0_rows, time, step=None, order=1, integrated=N
     Parameters
     ----------
     problem : MemberProblem
-    rows : dict of (R, n, ...) tensors of the prediction inputs (slots unrotated).
+    rows : dict of (R, n, ...) tensors of the prediction inputs, from
+        :func:`rotate_rows`.
     phi0_rows : ndarray of shape (R,)
     time : float
         Flow time τ = η t (continuous), or the number of steps K (``step`` given).
@@ -194,14 +204,13 @@ def closed_form(problem, rows, phi0_rows, time, step=None, order=1, integrated=N
     """
     kind, t, y, unit, eta = _setting(problem, time, step)
     alpha = problem.alpha
-    h_rot = rows["ntk"] @ problem.U  # H_0(x*, u_i)
+    h_rot = rows["ntk"]  # H_0(x*, u_i)
     e0 = alpha * divided_difference(np.stack([np.full(len(y), unit), y], -1), kind, t)
     out = phi0_rows - eta * (h_rot @ e0)
     if order == 0:
         return out
-    rot_rows = {k: _rotate(v, problem.U) for k, v in rows.items() if k != "ntk"}
     direct = _first_order_sum(
-        rot_rows, alpha, y, np.full((len(phi0_rows), 1), unit), kind, t, eta
+        rows, alpha, y, np.full((len(phi0_rows), 1), unit), kind, t, eta
     )
     if integrated is None:
         integrated = integrated_first_order(problem, time, step)
@@ -209,11 +218,13 @@ def closed_form(problem, rows, phi0_rows, time, step=None, order=1, integrated=N
 
 
 def closed_form_ntk(problem, rows, time, step=None):
-    """H(x_a, X) at ``time`` to first order, shape (R, n) (``rows`` unrotated)."""
+    """H(x_a, X) at ``time`` to first order, shape (R, n).
+
+    ``rows`` from :func:`rotate_rows`; the result is back in the input basis.
+    """
     s, alpha, U = problem.s, problem.alpha, problem.U
     n = len(s)
-    o3 = np.tensordot(rows["o3"], U, axes=([2], [0]))  # slot c rotated
-    o4 = np.tensordot(np.tensordot(rows["o4"], U, axes=([2], [0])), U, axes=([2], [0]))
+    aa = np.outer(alpha, alpha)
     if step is None:
         x = -s
         d1 = divided_difference(np.stack([np.zeros(n), x], -1), "exp", time)
@@ -221,11 +232,9 @@ def closed_form_ntk(problem, rows, time, step=None):
         d2 = divided_difference(
             np.stack([np.zeros((n, n)), mm, x[:, None] + x[None, :]], -1), "exp", time
         )
-        return (
-            rows["ntk"]
-            - np.einsum("abl,l->ab", o3, alpha * d1)
-            + np.einsum("abml,ml->ab", o4, np.outer(alpha, alpha) * d2)
-        )
+        moved = rows["ntk"] - np.einsum("ajl,l->aj", rows["o3"], alpha * d1)
+        moved += np.einsum("ajml,ml->aj", rows["o4"], aa * d2)
+        return moved @ U.T
     eta, K = float(step), int(time)
     r = 1.0 - eta * s
     d1 = divided_difference(np.stack([np.ones(n), r], -1), "power", K)
@@ -233,16 +242,10 @@ def closed_form_ntk(problem, rows, time, step=None):
     rml = r[:, None] * r[None, :]
     d2 = divided_difference(np.stack([np.ones((n, n)), rm, rml], -1), "power", K)
     d3 = divided_difference(np.stack([np.ones((n, n)), rml], -1), "power", K)
-    hess = np.tensordot(
-        np.tensordot(rows["ntk_hessian"], U, axes=([2], [0])), U, axes=([2], [0])
-    )
-    aa = np.outer(alpha, alpha)
-    return (
-        rows["ntk"]
-        - eta * np.einsum("abl,l->ab", o3, alpha * d1)
-        + eta**2 * np.einsum("abml,ml->ab", o4, aa * rm * d2)
-        + 0.5 * eta**2 * np.einsum("abml,ml->ab", hess, aa * d3)
-    )
+    moved = rows["ntk"] - eta * np.einsum("ajl,l->aj", rows["o3"], alpha * d1)
+    moved += eta**2 * np.einsum("ajml,ml->aj", rows["o4"], aa * rm * d2)
+    moved += 0.5 * eta**2 * np.einsum("ajml,ml->aj", rows["ntk_hessian"], aa * d3)
+    return moved @ U.T
 
 
 def integrate_flow(train, rows, y, phi0_train, phi0_rows, times, order=1):

@@ -89,9 +89,10 @@ def test_closed_form_is_the_first_order_of_the_numerical_solution(data, step):
     for delta in (1.0, 1e-3, -1e-3):
         tr, rw, phi_tr, phi_rw, y = _member_problem(data, delta=delta)
         prob = _solve.MemberProblem(tr, phi_tr - y)
-        closed = _solve.closed_form(prob, rw, phi_rw, time, step, order=1)
-        closed0 = _solve.closed_form(prob, rw, phi_rw, time, step, order=0)
-        ntk = _solve.closed_form_ntk(prob, rw, time, step)
+        rot = _solve.rotate_rows(prob, rw)
+        closed = _solve.closed_form(prob, rot, phi_rw, time, step, order=1)
+        closed0 = _solve.closed_form(prob, rot, phi_rw, time, step, order=0)
+        ntk = _solve.closed_form_ntk(prob, rot, time, step)
         if step is None:
             num, num_ntk = _solve.integrate_flow(tr, rw, y, phi_tr, phi_rw, [time])
         else:
@@ -114,6 +115,7 @@ def test_steps_tend_to_the_flow(data):
     """Closed form for k steps of η/k → the continuous closed form, error O(1/k)."""
     tr, rw, phi_tr, phi_rw, y = _member_problem(data)
     prob = _solve.MemberProblem(tr, phi_tr - y)
+    rw = _solve.rotate_rows(prob, rw)
     tau = 1.2
     flow = _solve.closed_form(prob, rw, phi_rw, tau)
     errs = [
