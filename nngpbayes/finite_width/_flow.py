@@ -227,13 +227,19 @@ class FiniteWidthFlow:
             )
         return np.round(k).astype(int), scalar
 
-    def _rows(self, X_new):
-        """Per member, tensors of the prediction rows (chunked) and φ_0(X_new)."""
+    def _check_new(self, X_new):
         X_new = check_inputs(X_new, "X_new")
         if X_new.shape[1] != self.X.shape[1]:
             raise ValueError(
                 f"X_new has {X_new.shape[1]} features, but X has {self.X.shape[1]}"
             )
+        return X_new
+
+    def _rows(self, X_new):
+        """Per member, tensors of the prediction rows (chunked) and φ_0(X_new).
+
+        ``X_new`` already checked (:meth:`_check_new`).
+        """
         phi0 = _mlp.forward(self._params, X_new, self._arch.activation)[..., 0]
         steps = self.dt is not None
         for start in range(0, len(X_new), _ROW_CHUNK):
@@ -261,8 +267,8 @@ class FiniteWidthFlow:
         ndarray of shape (n_members, n_new), or (T, n_members, n_new) for an array.
         """
         times, scalar = self._times(time)
-        n_new = len(check_inputs(X_new, "X_new"))
-        out = np.empty((len(times), len(self._problems), n_new))
+        X_new = self._check_new(X_new)
+        out = np.empty((len(times), len(self._problems), len(X_new)))
         step = None if self.dt is None else self.learning_rate * self.dt
         cache = {}  # the training part of the first order, per member and time
         with np.errstate(over="ignore", invalid="ignore"):
@@ -307,7 +313,8 @@ class FiniteWidthFlow:
             rows_iter = ((slice(None), m, t) for m, t in enumerate(self._train))
             n_new = len(self.X)
         else:
-            n_new = len(check_inputs(X_new, "X_new"))
+            X_new = self._check_new(X_new)
+            n_new = len(X_new)
             rows_iter = ((sl, m, r) for sl, m, r, _ in self._rows(X_new))
         out = np.empty((len(times), len(self._problems), n_new, len(self.X)))
         step = None if self.dt is None else self.learning_rate * self.dt
