@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nngpbayes import Architecture
-from nngpbayes.closure import ClosureTest
-from nngpbayes.closure._arviz import to_netcdf
+from nngpbayes.closure import ClosureTest, to_netcdf
 from nngpbayes.plotting import save_all
 
 
@@ -31,6 +30,7 @@ def main(out="closure-example"):
         times=[0.001, 0.01, 0.1, 1.0, np.inf],
         random_state=1,
         progress=False,
+        n_jobs=-1,  # train each ensemble's members on all cores
     )
     result = test.run()
     print(result.table())
@@ -44,7 +44,7 @@ def main(out="closure-example"):
         ", ".join(under) or "none",
     )
     path = Path(out)
-    path.mkdir(exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
     to_netcdf(result.to_arviz(), path / "closure.nc")
     print("wrote", [str(p) for p in save_all(result, path)])
 

@@ -28,25 +28,10 @@ def truth(x):
     return np.sin(3 * x) + 0.3 * x
 
 
-def main(out="training_dynamics.png"):
-    rng = np.random.default_rng(1)
-    X = np.sort(rng.uniform(-2, 2, size=30))[:, None]
-    y = truth(X[:, 0]) + NOISE * rng.normal(size=len(X))
-    X_val = np.linspace(-2, 2, 50)[:, None]
-    grid = np.linspace(-3, 3, 200)[:, None]
-
-    # Each network trains on its own replica y + ε, ε ~ N(0, NOISE²) (level 2).
-    reg = GradientFlowRegressor(**ARCH, replicas=True).fit(X, y, y_cov=NOISE**2)
-    times = [0.01, 0.1, 1.0, np.inf]
-    mean, std = reg.predict(grid, time=times, return_std=True)
-
-    gp = GaussianProcessRegressor(
-        NNGPKernel(**ARCH), alpha=NOISE**2, optimizer=None
-    ).fit(X, y)
+def plot_ensembles(axes, grid, times, mean, std, gp, X, y):
+    """The trained ensemble (mean ± 2σ) at each time beside the GP posterior."""
     gp_mean, gp_std = gp.predict(grid, return_std=True)
-
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
-    for ax, t, m, s in zip(axes.flat[:4], times, mean, std, strict=True):
+    for ax, t, m, s in zip(axes, times, mean, std, strict=True):
         ax.fill_between(
             grid[:, 0],
             gp_mean - 2 * gp_std,
@@ -62,9 +47,11 @@ def main(out="training_dynamics.png"):
         ax.plot(grid[:, 0], truth(grid[:, 0]), "k--", lw=1, label="truth")
         ax.plot(X[:, 0], y, "k.", ms=4)
         ax.set(title=f"t = {t:g}", ylim=(-4, 4))
-    axes.flat[0].legend(fontsize=7, loc="lower left")
+    axes[0].legend(fontsize=7, loc="lower left")
 
-    ax = axes.flat[4]
+
+def plot_spectrum(ax, reg):
+    """Eigenvalues s_k, time scales 1/(η s_k) and the data on each mode."""
     k = np.arange(1, len(reg.eigenvalues_) + 1)
     ax.loglog(k, reg.eigenvalues_, "o-", ms=3, label="eigenvalue s_k")
     ax.loglog(k, reg.timescales_, "s-", ms=3, label="time scale 1/(η s_k)")
@@ -72,18 +59,19 @@ def main(out="training_dynamics.png"):
     ax.set(xlabel="mode k", title="spectrum of the flow operator")
     ax.legend(fontsize=7)
 
-    ts = np.logspace(-3, 4, 60)
-    curves = reg.loss_curve(ts, X_val, truth(X_val[:, 0]), y_val_cov=NOISE**2)
-    ax = axes.flat[5]
+
+def plot_losses(ax, ts, curves):
+    """Expected training and validation losses against t; returns the best t."""
     ax.loglog(ts, curves["train"], label="training loss (vs data)")
     ax.loglog(ts, curves["validation"], label="validation loss (vs truth)")
     best = ts[np.argmin(curves["validation"])]
     ax.axvline(best, color="grey", ls=":", label=f"best t ≈ {best:.2g}")
     ax.set(xlabel="training time t", title="expected losses of the ensemble")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    return best
 
+
+def report(reg, curves, best):
     print("mode  eigenvalue   timescale   data on mode")
     for i in range(6):
         print(
@@ -99,6 +87,32 @@ def main(out="training_dynamics.png"):
         f"({curves['validation'].min():.3g}; at t = 1e4: "
         f"{curves['validation'][-1]:.3g})"
     )
+
+
+def main(out="training_dynamics.png"):
+    rng = np.random.default_rng(1)
+    X = np.sort(rng.uniform(-2, 2, size=30))[:, None]
+    y = truth(X[:, 0]) + NOISE * rng.normal(size=len(X))
+    X_val = np.linspace(-2, 2, 50)[:, None]
+    grid = np.linspace(-3, 3, 200)[:, None]
+
+    # Each network trains on its own replica y + ε, ε ~ N(0, NOISE²) (level 2).
+    reg = GradientFlowRegressor(**ARCH, replicas=True).fit(X, y, y_cov=NOISE**2)
+    times = [0.01, 0.1, 1.0, np.inf]
+    mean, std = reg.predict(grid, time=times, return_std=True)
+    gp = GaussianProcessRegressor(
+        NNGPKernel(**ARCH), alpha=NOISE**2, optimizer=None
+    ).fit(X, y)
+
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    plot_ensembles(axes.flat[:4], grid, times, mean, std, gp, X, y)
+    plot_spectrum(axes.flat[4], reg)
+    ts = np.logspace(-3, 4, 60)
+    curves = reg.loss_curve(ts, X_val, truth(X_val[:, 0]), y_val_cov=NOISE**2)
+    best = plot_losses(axes.flat[5], ts, curves)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    report(reg, curves, best)
     print(f"saved {out}")
 
 

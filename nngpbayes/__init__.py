@@ -6,7 +6,7 @@ Conventions (parametrisation, loss, time units): ../shared/THEORY.md.
 from .architecture import Architecture
 from .dynamics import GradientFlowRegressor
 from .kernels import NNGPKernel, NTKKernel, nngp_ntk
-from .networks import MLPEnsemble
+from .networks import DivergenceError, MLPEnsemble, MLPEnsembleRegressor
 
 __version__ = "0.1.0.dev0"
 
@@ -16,6 +16,8 @@ __all__ = [
     "NTKKernel",
     "GradientFlowRegressor",
     "MLPEnsemble",
+    "MLPEnsembleRegressor",
+    "DivergenceError",
     "nngp_ntk",
     "__version__",
 ]

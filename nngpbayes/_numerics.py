@@ -16,6 +16,7 @@ __all__ = [
     "IllConditionedWarning",
     "cholesky_psd",
     "symmetric_eigh",
+    "eigh_ascending",
     "as_covariance",
     "empty_large",
 ]
@@ -72,6 +73,19 @@ def cholesky_psd(c, name):
         ) from None
 
 
+def eigh_ascending(a):
+    """``scipy.linalg.eigh(a, driver="evd")``: eigenvalues ascending, eigenvectors.
+
+    The divide-and-conquer driver is the fastest for full spectra. SciPy 1.10
+    (a supported floor) computes a wrong workspace size for 1 × 1 matrices
+    (``dsyevd: lwork``), so those are answered directly.
+    """
+    a = np.asarray(a, dtype=float)
+    if a.shape == (1, 1):
+        return a[0].copy(), np.ones((1, 1))
+    return sla.eigh(a, driver="evd")
+
+
 def symmetric_eigh(s, name):
     """Eigen-decomposition of a symmetric PSD matrix, eigenvalues descending.
 
@@ -86,7 +100,7 @@ def symmetric_eigh(s, name):
     u : ndarray of shape (n, n)
         Orthonormal eigenvectors in the columns.
     """
-    s_val, u = sla.eigh(0.5 * (s + s.T), driver="evd")
+    s_val, u = eigh_ascending(0.5 * (s + s.T))
     s_val, u = s_val[::-1], u[:, ::-1]
     top = max(float(s_val[0]), np.finfo(float).tiny)
     tol = len(s_val) * _EPS * top

@@ -1,13 +1,34 @@
-"""Input checks shared by the package (private). Errors name the argument."""
+"""Input checks shared by the package (private). Errors name the argument and value.
+
+Scalars go through scikit-learn's :func:`~sklearn.utils.check_scalar`, arrays
+through :func:`check_inputs`; randomness through :func:`check_generator`; worker
+counts through :func:`resolve_n_jobs` (joblib's convention: ``None`` means 1 unless
+a :func:`joblib.parallel_config` context says otherwise, ``-1`` all cores).
+"""
 
 from __future__ import annotations
 
 import numbers
-import os
 
+import joblib
 import numpy as np
+from sklearn.utils import check_scalar
 
-__all__ = ["check_inputs", "check_pair", "check_positive", "resolve_n_jobs"]
+__all__ = [
+    "InvalidParameterError",
+    "check_generator",
+    "check_inputs",
+    "check_int",
+    "check_pair",
+    "check_positive",
+    "check_real",
+    "resolve_n_jobs",
+]
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter has the wrong type or value (a ``ValueError`` and a ``TypeError``,
+    as scikit-learn's own ``InvalidParameterError``)."""
 
 
 def check_inputs(X, name: str = "X") -> np.ndarray:
@@ -51,27 +72,110 @@ def check_pair(X1, X2=None):
     return X1, X2
 
 
-def resolve_n_jobs(n_jobs, n_tasks: int) -> int:
-    """Number of worker threads: ``None`` → all cores, negative as in joblib."""
-    if n_jobs is None:
-        n = os.cpu_count() or 1
-    elif isinstance(n_jobs, numbers.Integral) and n_jobs != 0:
-        n = (
-            int(n_jobs)
-            if n_jobs > 0
-            else max((os.cpu_count() or 1) + 1 + int(n_jobs), 1)
+def _scalar(value, name, target_type, min_val, max_val, include_boundaries):
+    """:func:`sklearn.utils.check_scalar`, with the received value in the message."""
+    if isinstance(value, bool | np.bool_):
+        raise InvalidParameterError(f"{name} must be a number, got {value!r}")
+    try:
+        check_scalar(
+            value,
+            name,
+            target_type,
+            min_val=min_val,
+            max_val=max_val,
+            include_boundaries=include_boundaries,
         )
-    else:
-        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
-    return max(1, min(n, n_tasks))
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"{exc} Got {name}={value!r}.") from None
+    return value
+
+
+def check_int(value, name: str, min_val: int | None = 1, max_val=None) -> int:
+    """``value`` as an ``int`` after checking it is an integer in [min_val, max_val].
+
+    Booleans and integral floats (``2.0``) are refused: a width or a step count
+    given as ``2.5`` or ``"64"`` is a mistake, not something to round.
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError`` and ``TypeError``) naming ``name`` and the value.
+    """
+    _scalar(value, name, numbers.Integral, min_val, max_val, "both")
+    return int(value)
+
+
+def check_real(
+    value, name: str, min_val=None, max_val=None, include_boundaries="both"
+) -> float:
+    """``value`` as a finite ``float`` in the given range (see
+    :func:`sklearn.utils.check_scalar` for ``include_boundaries``)."""
+    _scalar(value, name, numbers.Real, min_val, max_val, include_boundaries)
+    if not np.isfinite(value):
+        raise InvalidParameterError(f"{name} must be finite, got {name}={value!r}.")
+    return float(value)
 
 
 def check_positive(value, name: str) -> float:
     """``value`` as a float after checking it is a finite number > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or (not np.isfinite(value) or value <= 0)
+    return check_real(value, name, min_val=0.0, include_boundaries="neither")
+
+
+def check_generator(random_state, name: str = "random_state") -> np.random.Generator:
+    """A :class:`numpy.random.Generator` from ``random_state``.
+
+    The one way the package turns ``random_state`` into randomness. Like
+    :func:`sklearn.utils.check_random_state`, but returning a ``Generator``:
+    ``None`` → fresh OS entropy, an int → ``default_rng(int)``, a ``Generator`` →
+    itself (shared, so successive calls continue its stream), a legacy
+    ``RandomState`` → a ``Generator`` seeded from it.
+
+    Raises
+    ------
+    InvalidParameterError
+        For anything else (floats, strings, booleans, negative ints).
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, bool | np.bool_
     ):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+        if random_state < 0:
+            raise InvalidParameterError(
+                f"{name} must be a non-negative int, got {random_state!r}"
+            )
+        return np.random.default_rng(int(random_state))
+    raise InvalidParameterError(
+        f"{name} must be None, a non-negative int, a numpy Generator or RandomState, "
+        f"got {random_state!r}"
+    )
+
+
+def resolve_n_jobs(n_jobs, n_tasks: int | None = None) -> int:
+    """Number of workers, following joblib (:func:`joblib.effective_n_jobs`).
+
+    ``None`` → 1 (or the ``n_jobs`` of an enclosing ``joblib.parallel_config``),
+    ``-1`` → all cores, ``-2`` → all but one, a positive int → that many; never more
+    than ``n_tasks``.
+
+    Raises
+    ------
+    InvalidParameterError
+        For 0, booleans, floats and other types.
+    """
+    if n_jobs is not None:
+        if isinstance(n_jobs, bool | np.bool_) or not isinstance(
+            n_jobs, numbers.Integral
+        ):
+            raise InvalidParameterError(
+                f"n_jobs must be None or a non-zero integer, got {n_jobs!r}"
+            )
+        if n_jobs == 0:
+            raise InvalidParameterError("n_jobs must be non-zero, got n_jobs=0")
+        n_jobs = int(n_jobs)
+    n = int(joblib.effective_n_jobs(n_jobs))
+    return max(1, n if n_tasks is None else min(n, n_tasks))

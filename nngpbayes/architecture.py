@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import InvalidParameterError, check_int
 from .activations import Activation, get_activation
 
 __all__ = ["Architecture", "per_layer", "architecture_from"]
@@ -35,17 +36,20 @@ def per_layer(value, n_layers: int, name: str, *, allow_zero: bool) -> np.ndarra
 
     Raises
     ------
-    ValueError
-        Wrong length, non-finite, negative (or zero when not allowed) values.
+    InvalidParameterError
+        (a ``ValueError`` and ``TypeError``) for a wrong length, non-numeric,
+        non-finite, negative (or zero when not allowed) values, naming ``name`` and
+        the value. Sequences are checked element-wise here, since
+        :func:`sklearn.utils.check_scalar` takes scalars only.
     """
     arr = np.asarray(value, dtype=float) if _is_numeric(value) else None
     if arr is None or arr.ndim > 1:
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name} must be a positive number or a sequence of {n_layers} numbers "
             f"(one per layer), got {value!r}"
         )
     if arr.ndim == 1 and arr.shape[0] != n_layers:
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name} has {arr.shape[0]} values but the network has {n_layers} layers "
             f"(depth + 1, readout included); pass a scalar or {n_layers} values"
         )
@@ -53,12 +57,14 @@ def per_layer(value, n_layers: int, name: str, *, allow_zero: bool) -> np.ndarra
     bad = ~np.isfinite(arr) | (arr < 0) | ((arr == 0) & (not allow_zero))
     if bad.any():
         need = "non-negative" if allow_zero else "strictly positive"
-        raise ValueError(f"{name} must be finite and {need}, got {value!r}")
+        raise InvalidParameterError(f"{name} must be finite and {need}, got {value!r}")
     arr.setflags(write=False)
     return arr
 
 
 def _is_numeric(value) -> bool:
+    if isinstance(value, bool | np.bool_):  # True is not a variance
+        return False
     if isinstance(value, numbers.Real):
         return True
     try:
@@ -90,7 +96,15 @@ class Architecture:
     n_layers : int
         ``depth + 1``.
     weight_variance, bias_variance, weight_lr, bias_lr : ndarray of shape (n_layers,)
-        The per-layer values (learning rates resolved).
+        The per-layer values (learning rates resolved), read-only.
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError`` and ``TypeError``) naming the argument and the value: a
+        ``depth`` that is not a non-negative int, per-layer values of the wrong
+        length, non-finite, negative or (weight variances) zero; ``ValueError``
+        for an unknown activation name.
 
     Notes
     -----
@@ -105,14 +119,10 @@ class Architecture:
     bias_lr: np.ndarray | None = None
 
     def __post_init__(self):
-        depth = self.depth
-        if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
-            raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-        if depth < 0:
-            raise ValueError(f"depth must be >= 0, got {depth}")
-        n = int(depth) + 1
+        depth = check_int(self.depth, "depth", min_val=0)
+        n = depth + 1
         set_ = object.__setattr__
-        set_(self, "depth", int(depth))
+        set_(self, "depth", depth)
         set_(self, "activation", get_activation(self.activation))
         # Remember whether λ follows C, so that replace() keeps following it.
         set_(self, "_lr_follows", (self.weight_lr is None, self.bias_lr is None))

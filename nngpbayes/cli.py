@@ -15,8 +15,14 @@ import numpy as np
 __all__ = ["main"]
 
 
-def _times(values):
-    return [np.inf if v in ("inf", "infinity") else float(v) for v in values]
+def _time(text):
+    """One training time from the command line ("inf" allowed)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or 'inf', got {text!r}"
+        ) from None
 
 
 def _parser():
@@ -54,7 +60,9 @@ def _parser():
     )
     c.add_argument("--widths", type=int, nargs="*", default=[128])
     c.add_argument("--ensemble-steps", type=int, default=400)
-    c.add_argument("--times", nargs="+", default=["0.001", "0.01", "0.1", "1", "inf"])
+    c.add_argument(
+        "--times", type=_time, nargs="+", default=[0.001, 0.01, 0.1, 1.0, np.inf]
+    )
     c.add_argument(
         "--no-inference",
         action="store_true",
@@ -62,27 +70,35 @@ def _parser():
     )
     c.add_argument("--inference-steps", type=int, default=3000)
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="workers training each finite-width ensemble (joblib: -1 = all cores)",
+    )
     c.add_argument("--out", default="./closure-output")
     c.add_argument("--no-progress", action="store_true")
     return parser
 
 
-def closure_test(args):
+def _architectures(args):
+    """The fits' architecture and the truth's (None: the same)."""
     from .architecture import Architecture
-    from .closure import ClosureTest
-    from .closure._arviz import from_netcdf, summary, to_netcdf
-    from .plotting import save_all
 
-    start = time.perf_counter()
     arch = Architecture(
         args.depth, args.activation, args.weight_variance, args.bias_variance
     )
-    truth_arch = (
-        None
-        if args.truth_weight_variance is None
-        else arch.replace(weight_variance=args.truth_weight_variance)
-    )
-    test = ClosureTest(
+    if args.truth_weight_variance is None:
+        return arch, None
+    return arch, arch.replace(weight_variance=args.truth_weight_variance)
+
+
+def _closure_test(args):
+    """The :class:`~nngpbayes.closure.ClosureTest` the arguments describe."""
+    from .closure import ClosureTest
+
+    arch, truth_arch = _architectures(args)
+    return ClosureTest(
         truth=args.truth,
         architecture=arch,
         truth_architecture=truth_arch,
@@ -91,47 +107,64 @@ def closure_test(args):
         level=args.level,
         n_fits=args.n_fits,
         n_replicas=args.n_replicas,
-        times=_times(args.times),
+        times=args.times,
         widths=args.widths,
         ensemble_steps=args.ensemble_steps,
         inference=not args.no_inference,
         inference_steps=args.inference_steps,
         random_state=args.seed,
         progress=False if args.no_progress else None,
+        n_jobs=args.n_jobs,
     )
+
+
+def _inference_summary(post):
+    """JSON-ready convergence figures and posterior means of the emcee run."""
+    return {
+        "converged": bool(post.converged),
+        "rhat": {k: float(v) for k, v in post.rhat.items()},
+        "ess": {k: float(v) for k, v in post.ess.items()},
+        "autocorr_time": [float(t) for t in np.ravel(post.autocorr_time)],
+        "posterior_mean_log": {
+            k: float(np.log(v).mean()) for k, v in post.samples.items()
+        },
+    }
+
+
+def _write_outputs(result, out):
+    """Write closure.nc, summary.json and the figures to ``out``; print the
+    hyperparameter table. Returns the paths written."""
+    from .closure import hyperparameter_summary, to_netcdf
+    from .plotting import save_all
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = result.to_arviz()
+    nc = to_netcdf(data, out / "closure.nc")
+    summary = result.summary()
+    if result.inference is not None:
+        summary["inference"] = _inference_summary(result.inference)
+        print("\nhyperparameter posterior (emcee):")
+        print(hyperparameter_summary(data).to_string())
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    return [nc, out / "summary.json", *save_all(result, out, data)]
+
+
+def closure_test(args):
+    """Run ``nngpbayes closure-test`` with parsed ``args``; returns the exit code."""
+    start = time.perf_counter()
+    test = _closure_test(args)
     print(
         f"closure test: truth={args.truth}, level {args.level}, {args.n_fits} fits, "
-        f"{arch}",
+        f"{test.architecture}",
         flush=True,
     )
     result = test.run()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     print()
     print(result.table())
-    data = result.to_arviz()
-    nc = to_netcdf(data, out / "closure.nc")
-    from_netcdf(nc)  # the file reloads
-    summ = result.summary()
-    if result.inference is not None:
-        post = result.inference
-        summ["inference"] = {
-            "converged": bool(post.converged),
-            "rhat": {k: float(v) for k, v in post.rhat.items()},
-            "ess": {k: float(v) for k, v in post.ess.items()},
-            "autocorr_time": [float(t) for t in np.ravel(post.autocorr_time)],
-            "posterior_mean_log": {
-                k: float(np.log(v).mean()) for k, v in post.samples.items()
-            },
-        }
-        print()
-        print("hyperparameter posterior (emcee):")
-        print(summary(data).to_string())
-    (out / "summary.json").write_text(json.dumps(summ, indent=2, default=float))
-    figures = save_all(result, out, data)
-    print()
+    out = Path(args.out)
+    paths = _write_outputs(result, out)
     print(
-        f"wrote {nc}, {out / 'summary.json'} and {len(figures)} figures to {out} "
+        f"\nwrote {paths[0]}, {paths[1]} and {len(paths) - 2} figures to {out} "
         f"in {time.perf_counter() - start:.0f} s"
     )
     return 0

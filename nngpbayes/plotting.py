@@ -16,38 +16,26 @@ def _plt():
     return plt
 
 
-def plot_fit(result, path):
-    """Truth, Bayesian posterior band and trained-ensemble bands of the first fit."""
-    plt = _plt()
-    first, x = result.first_fit, result.X_test[:, 0]
+def _flow_index(times):
+    """The time shown in :func:`plot_fit`: t = ∞ if present, else the last."""
+    infinite = np.flatnonzero(np.isinf(times))
+    return int(infinite[0]) if infinite.size else len(times) - 1
+
+
+def _band(ax, x, mean, std, alpha=0.2, **kwargs):
+    """A ±1σ band, drawn in the order of ``x``."""
     order = np.argsort(x)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    m = first["posterior_mean"]
-    s = np.sqrt(np.maximum(np.diag(first["posterior_cov"]), 0))
     ax.fill_between(
-        x[order],
-        (m - s)[order],
-        (m + s)[order],
-        color="grey",
-        alpha=0.35,
-        label="Bayesian posterior ±1σ",
+        x[order], (mean - std)[order], (mean + std)[order], alpha=alpha, **kwargs
     )
-    idx = (
-        int(np.flatnonzero(np.isinf(result.times))[0])
-        if np.isinf(result.times).any()
-        else len(result.times) - 1
-    )
-    fm, fs = first["flow_mean"][idx], first["flow_std"][idx]
-    ax.plot(
-        x[order],
-        fm[order],
-        color="C0",
-        label=f"trained ensemble, t={result.times[idx]:g}",
-    )
-    ax.fill_between(x[order], (fm - fs)[order], (fm + fs)[order], color="C0", alpha=0.2)
-    widths = zip(result.config["widths"], first["ensembles"], strict=True)
-    for i, (width, members) in enumerate(widths):
-        mm, ms = members.mean(0), members.std(0, ddof=1)
+
+
+def _plot_networks(ax, result, x):
+    """The finite-width ensembles of the first fit: member mean ± member std."""
+    order = np.argsort(x)
+    widths = zip(result.config["widths"], result.ensemble_fits, strict=True)
+    for i, (width, fit) in enumerate(widths):
+        mm, ms = fit.members.mean(0), fit.members.std(0, ddof=1)
         ax.errorbar(
             x[order],
             mm[order],
@@ -58,16 +46,39 @@ def plot_fit(result, path):
             color=f"C{i + 1}",
             label=f"width-{width} networks ±1σ",
         )
+
+
+def _plot_data(ax, result, x):
+    """The truth at the test inputs and the level-1 data (when they are f(X))."""
+    order = np.argsort(x)
     ax.plot(x[order], result.truth_test[0][order], "k--", label="truth")
-    ax.plot(
-        result.X_train[:, 0],
-        result.data[0]
-        if result.data.shape[1] == len(result.X_train)
-        else np.full(len(result.X_train), np.nan),
-        "k.",
-        ms=4,
-        label="level-1 data",
-    )
+    if result.data.shape[1] == len(result.X_train):  # no forward map
+        ax.plot(result.X_train[:, 0], result.data[0], "k.", ms=4, label="level-1 data")
+
+
+def plot_fit(result, path):
+    """Truth, Bayesian posterior band and trained-ensemble bands of the first fit.
+
+    Parameters
+    ----------
+    result : ClosureResult
+    path : str or os.PathLike
+        PNG file to write.
+    """
+    plt = _plt()
+    x, fits = result.X_test[:, 0], result.first_fits
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    post = fits["posterior"]
+    label = "Bayesian posterior ±1σ"
+    _band(ax, x, post.mean, post.std, alpha=0.35, color="grey", label=label)
+    idx = _flow_index(result.times)
+    flow = fits[result.flow_labels[idx]]
+    order = np.argsort(x)
+    label = f"trained ensemble, t={result.times[idx]:g}"
+    ax.plot(x[order], flow.mean[order], color="C0", label=label)
+    _band(ax, x, flow.mean, flow.std, color="C0")
+    _plot_networks(ax, result, x)
+    _plot_data(ax, result, x)
     ax.set(xlabel="x", ylabel="f(x)", title="closure test: first fit")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -102,20 +113,20 @@ def plot_bias_variance(result, path):
 def plot_spectrum(result, path):
     """Eigenvalues of the whitened NTK, their time scales and the data on each mode."""
     plt = _plt()
-    first = result.first_fit
-    s = first["eigenvalues"]
+    spectrum = result.spectrum
+    s = spectrum.eigenvalues
     k = np.arange(1, len(s) + 1)
     fig, ax = plt.subplots(figsize=(6, 4))
     keep = s > 0
     ax.loglog(k[keep], s[keep], "o-", ms=3, label="eigenvalue s_k")
     ax.loglog(
         k[keep],
-        1 / (first["learning_rate"] * s[keep]),
+        1 / (spectrum.learning_rate * s[keep]),
         "s-",
         ms=3,
         label="time scale 1/(η s_k)",
     )
-    ax.loglog(k, np.abs(first["data_projection"]), ".", label="|data on mode k|")
+    ax.loglog(k, np.abs(spectrum.data_projection), ".", label="|data on mode k|")
     ax.set(xlabel="mode k", title="flow spectrum (first fit)")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -137,10 +148,10 @@ def save_all(result, out_dir, data=None):
     plot_bias_variance(result, paths[1])
     plot_spectrum(result, paths[2])
     if result.inference is not None:
-        from .closure._arviz import plot_trace
+        from .closure import plot_hyperparameter_trace
 
         paths.append(out / "hyperparameters_trace.png")
-        plot_trace(
+        plot_hyperparameter_trace(
             result.to_arviz() if data is None else data,
             paths[-1],
             var_names=list(result.inference.samples),

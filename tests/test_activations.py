@@ -201,3 +201,166 @@ def test_get_activation_types():
     assert A.get_activation("leaky_relu") == A.LeakyReLU()
     with pytest.raises(TypeError, match="activation must be a string"):
         A.get_activation(3.0)
+
+
+# -- contract suite over every activation ------------------------------------------
+#
+# Each entry: an activation and B[k] >= sup |σ^(k)| over [-6.1, 6.1], k = 0..5. The
+# smooth bounds were computed once symbolically (sympy derivatives, maximised over a
+# grid of step 0.005) and rounded up by ~5%; they enter only the tolerances below.
+# The kinked ones are exact: |σ| <= max(|a|, |b|)·6.1, |σ'| <= max(|a|, |b|), and
+# σ'' = σ''' = 0 away from the kink.
+CONTRACT = [
+    (A.Erf(), (1.0, 1.2, 1.0, 2.4, 4.7, 14.3)),
+    (A.GELU(), (6.5, 1.2, 0.85, 0.85, 1.7, 3.0)),
+    (A.Sin(), (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)),
+    (A.Cos(), (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)),
+    (A.Tanh(), (1.0, 1.0, 0.81, 2.1, 4.3, 16.8)),
+    (A.Sigmoid(), (1.0, 0.27, 0.11, 0.14, 0.14, 0.27)),
+    (A.Softplus(), (6.5, 1.0, 0.27, 0.11, 0.14, 0.14)),
+    (A.Swish(), (6.5, 1.2, 0.53, 0.33, 0.53, 0.7)),
+    (
+        A.Elementwise(
+            np.tanh,
+            lambda x: 1.0 / np.cosh(x) ** 2,
+            lambda x: -2.0 * np.tanh(x) / np.cosh(x) ** 2,
+            lambda x: (4.0 * np.cosh(x) ** 2 - 6.0) / np.cosh(x) ** 4,
+            name="user_tanh",
+        ),
+        (1.0, 1.0, 0.81, 2.1, 4.3, 16.8),
+    ),
+    (A.ReLU(), (6.1, 1.0, 0.0, 0.0, 0.0, 0.0)),
+    (A.LeakyReLU(0.2), (6.1, 1.0, 0.0, 0.0, 0.0, 0.0)),
+    (A.Abs(), (6.1, 1.0, 0.0, 0.0, 0.0, 0.0)),
+    (A.Identity(), (6.1, 1.0, 0.0, 0.0, 0.0, 0.0)),
+    (A.ABReLU(-0.5, 1.3), (8.0, 1.3, 0.0, 0.0, 0.0, 0.0)),
+]
+CONTRACT_IDS = [repr(act) for act, _ in CONTRACT]
+EPS = np.finfo(np.float64).eps
+# Step of the central differences: a power of two, and the grid points are
+# multiples of 1/64 in [-6, 6], so x ± H is exact in float64 (no rounding of the
+# argument). H ~ (3 c eps B0 / B3)^(1/3) balances the two error terms below.
+H = 2.0**-16
+X_GRID = np.arange(-384, 385) / 64.0
+X_GRID = X_GRID[np.abs(X_GRID) > 2 * H]  # away from the kink at 0
+
+
+def _derivatives(act):
+    return (act, act.derivative, act.second_derivative, act.third_derivative)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize("act, bound", CONTRACT, ids=CONTRACT_IDS)
+def test_derivatives_match_central_differences(act, bound, order):
+    """σ^(k) against (σ^(k−1)(x + h) − σ^(k−1)(x − h)) / 2h for k = 1, 2, 3."""
+    f, df = _derivatives(act)[order - 1], _derivatives(act)[order]
+    fd = (f(X_GRID + H) - f(X_GRID - H)) / (2.0 * H)
+    # Tolerance: the central difference of f = σ^(k−1) is f' + (h²/6) f'''(ξ), so
+    # truncation <= h²/6 · B[k+2]; each value of f carries a rounding error of at
+    # most ~16 eps · B[k−1] (a few operations of a few ulps each), which the
+    # difference divides by 2h: <= 16 eps B[k−1] / h. With h = 2^-16 the bound is
+    # ~4e-11 B[k+2] + 2.3e-10 B[k−1], against values of size B[k].
+    tol = H**2 / 6.0 * bound[order + 2] + 16.0 * EPS * bound[order - 1] / H
+    np.testing.assert_allclose(df(X_GRID), fd, rtol=0, atol=tol)
+
+
+def _sech(x):
+    return 1.0 / np.cosh(x)
+
+
+# Higher derivatives in closed form, written independently of the package (in
+# hyperbolic functions of x/2 rather than the logistic function): σ'', σ'''.
+def _logistic_derivatives(x):
+    """s', s'', s''' of the logistic s(x) = 1 / (1 + e^{−x})."""
+    c, s = np.cosh(x / 2), np.sinh(x / 2)
+    return 0.25 / c**2, -0.25 * s / c**3, 0.125 * (2.0 * s**2 - 1.0) / c**4
+
+
+CLOSED_FORMS = {
+    "cos": lambda x: (-np.cos(x), np.sin(x)),
+    "sin": lambda x: (-np.sin(x), -np.cos(x)),
+    "tanh": lambda x: (
+        -2.0 * np.tanh(x) * _sech(x) ** 2,
+        (4.0 * np.cosh(x) ** 2 - 6.0) * _sech(x) ** 4,
+    ),
+    "sigmoid": lambda x: _logistic_derivatives(x)[1:],
+    "softplus": lambda x: _logistic_derivatives(x)[:2],
+    # (x s)'' = 2 s' + x s'',  (x s)''' = 3 s'' + x s'''
+    "swish": lambda x: (
+        2.0 * _logistic_derivatives(x)[0] + x * _logistic_derivatives(x)[1],
+        3.0 * _logistic_derivatives(x)[1] + x * _logistic_derivatives(x)[2],
+    ),
+    "erf": lambda x: (
+        -4.0 * x * np.exp(-(x**2)) / np.sqrt(np.pi),
+        (8.0 * x**2 - 4.0) * np.exp(-(x**2)) / np.sqrt(np.pi),
+    ),
+    # GELU = x Φ(x): σ'' = (2 − x²) φ(x), σ''' = x (x² − 4) φ(x) (φ the normal pdf)
+    "gelu": lambda x: (
+        (2.0 - x**2) * np.exp(-(x**2) / 2) / np.sqrt(2 * np.pi),
+        (x**3 - 4.0 * x) * np.exp(-(x**2) / 2) / np.sqrt(2 * np.pi),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "act, bound",
+    [(a, b) for a, b in CONTRACT if a.name in CLOSED_FORMS],
+    ids=[a.name for a, _ in CONTRACT if a.name in CLOSED_FORMS],
+)
+def test_higher_derivatives_match_closed_forms(act, bound):
+    want2, want3 = CLOSED_FORMS[act.name](X_GRID)
+    # Two float64 evaluations of the same function by different formulas: each
+    # within ~16 eps of the size B[k] of the terms it adds.
+    for k, got, want in (
+        (2, act.second_derivative, want2),
+        (3, act.third_derivative, want3),
+    ):
+        np.testing.assert_allclose(got(X_GRID), want, rtol=0, atol=32 * EPS * bound[k])
+
+
+@pytest.mark.parametrize("act, bound", CONTRACT, ids=CONTRACT_IDS)
+def test_elementwise_shapes_and_dtype(act, bound):
+    x = X_GRID[:12].reshape(3, 4)
+    for f in _derivatives(act):
+        out = f(x)
+        assert out.shape == x.shape and out.dtype == np.float64
+        assert np.isfinite(out).all()
+        np.testing.assert_array_equal(out[1], f(x[1]))  # elementwise, no mixing
+
+
+@pytest.mark.parametrize("act, bound", CONTRACT, ids=CONTRACT_IDS)
+def test_dual_symmetry_and_cauchy_schwarz(act, bound):
+    """T and Ṫ are symmetric in the two inputs, and |T12| <= √(T11 T22) (a Gram
+    matrix of E[σ(u)σ(v)]); exactly, up to round-off."""
+    q1, q2, k = 0.7, 1.6, -0.5
+    t12, tdot12, _ = evaluate(act, q1, q2, k)
+    t21, tdot21, _ = evaluate(act, q2, q1, k)
+    assert t12 == pytest.approx(t21, rel=1e-13, abs=1e-15)
+    assert tdot12 == pytest.approx(tdot21, rel=1e-13, abs=1e-15)
+    (t11, tdot11), (t22, tdot22) = (
+        (float(v[0]) for v in act.dual_diag(np.array([q]), act.prepare(np.array([q]))))
+        for q in (q1, q2)
+    )
+    assert abs(t12) <= np.sqrt(t11 * t22) * (1 + 1e-13)
+    assert abs(tdot12) <= np.sqrt(tdot11 * tdot22) * (1 + 1e-13)
+
+
+@pytest.mark.parametrize("act, bound", CONTRACT, ids=CONTRACT_IDS)
+def test_equality_hash_and_registry(act, bound):
+    assert act == act and hash(act) == hash(act)
+    assert act != A.Identity() or isinstance(act, A.Identity)
+    assert isinstance(act, A.Activation)
+    if act.name in A.ACTIVATIONS:
+        by_name = A.get_activation(act.name)
+        assert type(by_name) is type(act)
+        assert A.get_activation(act) is act
+
+
+def test_package_exports():
+    import nngpbayes.activations as pkg
+
+    assert sorted(pkg.__all__) == sorted(set(pkg.__all__))
+    for name in pkg.__all__:
+        assert hasattr(pkg, name)
+    registered = {type(a) for a, _ in CONTRACT if a.name in A.ACTIVATIONS}
+    assert registered <= set(A.ACTIVATIONS.values())

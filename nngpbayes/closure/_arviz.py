@@ -5,6 +5,7 @@ ArviZ 0.x (Python 3.11) stores results in ``arviz.InferenceData``; ArviZ 1.x
 and reads ArviZ results only through the functions below, so it never branches
 on the version. Groups are built here as plain ``xarray.Dataset`` objects (not
 with ``arviz.from_dict``, whose group-name heuristics differ between versions).
+The MCMC diagnostics (:func:`rhat`, :func:`ess`) are ArviZ's, called on such data.
 """
 
 import os
@@ -17,10 +18,12 @@ import xarray as xr
 
 __all__ = [
     "arviz_major",
+    "ess",
     "plot_trace",
     "from_netcdf",
     "get_group",
     "group_names",
+    "rhat",
     "summary",
     "to_arviz",
     "to_netcdf",
@@ -230,6 +233,66 @@ def summary(data: Any, var_names: list[str] | None = None):
     if "posterior" not in group_names(data):
         raise ValueError("data: expected a 'posterior' group, got none")
     return az.summary(data, var_names=var_names, round_to="none")
+
+
+def _posterior_names(data, var_names):
+    """The posterior variables to diagnose; a ValueError if there is no posterior."""
+    if "posterior" not in group_names(data):
+        raise ValueError("data: expected a 'posterior' group, got none")
+    names = list(get_group(data, "posterior").data_vars)
+    return names if var_names is None else list(var_names)
+
+
+def rhat(data: Any, var_names: list[str] | None = None) -> dict[str, float]:
+    """ArviZ's rank-normalised split-R̂ of each scalar posterior variable.
+
+    ``arviz.rhat(data, method="rank")`` on both lines (Vehtari et al. 2021,
+    arXiv:1903.08008): the larger of the R̂ of the rank-normalised split chains and
+    of their folded version.
+
+    Parameters
+    ----------
+    data : arviz.InferenceData or xarray.DataTree
+        A result of :func:`to_arviz` with a ``"posterior"`` group whose variables
+        have shape (chain, draw).
+    var_names : list of str, optional
+        Posterior variables to diagnose; all by default.
+
+    Returns
+    -------
+    rhat : dict of {str: float}
+        Variable name -> R̂; 1 for well-mixed chains, > 1.01 signals poor mixing;
+        NaN for constant chains.
+    """
+    names = _posterior_names(data, var_names)
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant chains: 0/0
+        values = az.rhat(data, var_names=names, method="rank")
+    return {n: float(values[n]) for n in names}
+
+
+def ess(data: Any, var_names: list[str] | None = None) -> dict[str, float]:
+    """ArviZ's bulk effective sample size of each scalar posterior variable.
+
+    ``arviz.ess(data, method="bulk")`` on both lines: the ESS of the
+    rank-normalised split chains (Vehtari et al. 2021, arXiv:1903.08008), the one
+    ESS nngpbayes reports.
+
+    Parameters
+    ----------
+    data : arviz.InferenceData or xarray.DataTree
+        A result of :func:`to_arviz` with a ``"posterior"`` group whose variables
+        have shape (chain, draw).
+    var_names : list of str, optional
+        Posterior variables to diagnose; all by default.
+
+    Returns
+    -------
+    ess : dict of {str: float}
+        Variable name -> bulk ESS over all chains together.
+    """
+    names = _posterior_names(data, var_names)
+    values = az.ess(data, var_names=names, method="bulk")
+    return {n: float(values[n]) for n in names}
 
 
 def plot_trace(data: Any, path: str | os.PathLike, var_names=None) -> str:

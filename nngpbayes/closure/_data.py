@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._numerics import as_covariance, cholesky_psd
+from .._validation import check_generator, check_int, check_real
 
 __all__ = ["experimental_covariance", "ClosureData"]
 
@@ -38,18 +39,33 @@ def experimental_covariance(
         Relative uncorrelated, relative correlated and absolute uncorrelated errors.
     n_sys : int, default=1
         Number of correlated systematics (0 gives a diagonal covariance).
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the shapes of the systematics beyond the first.
 
     Returns
     -------
     ndarray of shape (n, n)
     """
     y = np.abs(np.asarray(central, dtype=float))
-    if min(stat, sys, floor) < 0 or stat + floor <= 0:
-        raise ValueError("stat, sys and floor must be >= 0 with stat + floor > 0")
+    if y.ndim != 1 or not np.isfinite(y).all():
+        raise ValueError(
+            f"central must be a finite 1-D array, got shape {y.shape} with "
+            f"{int((~np.isfinite(y)).sum())} NaN or infinite value(s)"
+        )
+    stat, sys, floor = (
+        check_real(v, name, min_val=0.0)
+        for v, name in ((stat, "stat"), (sys, "sys"), (floor, "floor"))
+    )
+    if stat + floor <= 0:
+        raise ValueError(
+            f"stat + floor must be > 0 (uncorrelated errors keep C positive "
+            f"definite), got stat={stat!r}, floor={floor!r}"
+        )
+    n_sys = check_int(n_sys, "n_sys", min_val=0)
     cov = np.diag((stat * y + floor) ** 2)
-    rng = np.random.default_rng(random_state)
+    rng = check_generator(random_state)
     grid = np.linspace(0, 1, len(y))
-    for k in range(int(n_sys)):
+    for k in range(n_sys):
         shape = (
             np.ones_like(y) if k == 0 else np.cos(np.pi * (k * grid + rng.uniform()))
         )

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import check_generator, check_int
+
 __all__ = ["FitMetrics", "fit_metrics", "ClosureMetrics", "multi_closure"]
 
 
@@ -97,14 +99,18 @@ def multi_closure(fits, n_bootstrap=1000, random_state=0):
     fits : list of FitMetrics
         One per level-1 dataset (at least one; bootstrap errors need two).
     n_bootstrap : int, default=1000
-    random_state : int or Generator, default=0
+        Bootstrap resamples of the fits (0: no errors).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seeds the bootstrap.
 
     Returns
     -------
     ClosureMetrics
     """
     if not fits:
-        raise ValueError("multi_closure needs at least one fit")
+        raise ValueError("multi_closure needs at least one fit, got fits=[]")
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", min_val=0)
+    rng = check_generator(random_state)
     bias = np.array([f.bias for f in fits])
     var = np.array([f.variance for f in fits])
     inside = np.array([np.mean(f.inside_1sigma) for f in fits])
@@ -122,7 +128,6 @@ def multi_closure(fits, n_bootstrap=1000, random_state=0):
     point = estimate(np.arange(len(fits)))
     errors = {}
     if len(fits) > 1 and n_bootstrap > 0:
-        rng = np.random.default_rng(random_state)
         draws = np.array(
             [
                 estimate(rng.integers(0, len(fits), len(fits)))

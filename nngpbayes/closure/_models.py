@@ -1,15 +1,18 @@
-"""The fitting methods on trial in a closure test (THEORY.md §4, §6).
+"""The fitting methods of a closure test, as array functions (THEORY.md §4, §6).
 
 Each method maps one level-1 dataset y₁ to the mean and covariance of its
-predictions at the test observables (and its mean on the training observables, for
-Δχ²):
+predictions at the test inputs (and its mean on the training observables, for Δχ²):
 
-- ``posterior``: the Bayesian posterior with the NNGP prior (THEORY.md §4),
+- :func:`gp_posterior`: the Bayesian posterior with the NNGP prior (THEORY.md §4),
   mean = K_*g Fᵀ(F K Fᵀ + C)⁻¹ y, cov = K_** − K_*g Fᵀ(F K Fᵀ + C)⁻¹ F K_g*;
-- ``flow``: the analytic ensemble of infinitely wide networks trained to time t,
-  each on its own level-2 replica (:class:`~nngpbayes.dynamics.LinearFlow`);
-- ``ensemble``: real finite-width networks (:class:`~nngpbayes.MLPEnsemble`) trained
-  by gradient descent on level-2 replicas; mean and covariance over members.
+- :func:`flow_predictions`: the analytic ensemble of infinitely wide networks
+  trained to time t, each on its own level-2 replica
+  (:class:`~nngpbayes.dynamics.LinearFlow`);
+- :func:`ensemble_predictions`: real finite-width networks
+  (:class:`~nngpbayes.MLPEnsemble`) trained by gradient descent on level-2
+  replicas; mean and covariance over members.
+
+:mod:`._methods` wraps them into the runner's table of methods.
 """
 
 from __future__ import annotations
@@ -18,16 +21,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _linalg
 from ..architecture import Architecture
 from ..dynamics import LinearFlow
 from ..kernels import nngp_ntk
 
-__all__ = ["Kernels", "gp_posterior", "flow_predictions", "ensemble_predictions"]
+__all__ = [
+    "Kernels",
+    "gp_posterior",
+    "linear_flow",
+    "flow_predictions",
+    "ensemble_predictions",
+]
 
 
 @dataclass
 class Kernels:
-    """NNGP (K) and NTK (Θ) on the grid (g) and test (s) inputs, computed once."""
+    """NNGP (K) and NTK (Θ) on the grid (g) and test (s) inputs, computed once.
+
+    Attributes
+    ----------
+    k_gg, t_gg : ndarray of shape (n_grid, n_grid)
+    k_sg, t_sg : ndarray of shape (n_test, n_grid)
+    k_ss : ndarray of shape (n_test, n_test)
+    """
 
     k_gg: np.ndarray
     t_gg: np.ndarray
@@ -37,36 +54,40 @@ class Kernels:
 
     @classmethod
     def compute(cls, arch: Architecture, X_grid, X_test):
+        """Both kernels of ``arch`` on the stacked inputs, in one pass."""
         X = np.vstack([X_grid, X_test])
         k, t = nngp_ntk(X, architecture=arch)
         g = len(X_grid)
         return cls(k[:g, :g], t[:g, :g], k[g:, :g], t[g:, :g], k[g:, g:])
 
 
-def _forward(F, n):
-    return np.eye(n) if F is None else F
-
-
 def gp_posterior(kern: Kernels, y, cov, F=None):
-    """Bayesian posterior of the NNGP prior: test mean, test cov, training-obs mean."""
-    F = _forward(F, len(kern.k_gg))
-    kfg = F @ kern.k_gg
-    a = F @ kfg.T + cov  # F K Fᵀ + C
-    chol = np.linalg.cholesky(0.5 * (a + a.T))
-    solve = lambda b: np.linalg.solve(chol.T, np.linalg.solve(chol, b))  # noqa: E731
-    ks = kern.k_sg @ F.T  # K_*g Fᵀ
-    mean = ks @ solve(y)
-    cov_s = kern.k_ss - ks @ solve(ks.T)
-    train = kfg @ F.T @ solve(y)
-    return mean, 0.5 * (cov_s + cov_s.T), train
+    """Bayesian posterior of the NNGP prior through the shared core.
+
+    Parameters
+    ----------
+    kern : Kernels
+    y : ndarray of shape (n_data,)
+    cov : ndarray of shape (n_data, n_data)
+        The data covariance C.
+    F : ndarray of shape (n_data, n_grid), optional
+        The forward map (None: the identity).
+
+    Returns
+    -------
+    mean : ndarray of shape (n_test,)
+    cov : ndarray of shape (n_test, n_test)
+    train_mean : ndarray of shape (n_data,)
+        F K Fᵀ (F K Fᵀ + C)⁻¹ y, the posterior mean of the observables.
+    """
+    # THEORY.md §4: the posterior through F (nngpbayes._linalg.gp_posterior)
+    post = _linalg.gp_posterior(kern.k_gg, kern.k_sg, kern.k_ss, y, cov, F)
+    return post.mean, post.cov, post.train_mean
 
 
-def flow_predictions(
-    kern: Kernels, y, cov, times, F=None, learning_rate=1.0, replicas=True
-):
-    """The trained ensemble at ``times``: test means (T, n), covs (T, n, n) and
-    training-observable means (T, n_data)."""
-    flow = LinearFlow(
+def linear_flow(kern: Kernels, y, cov, F=None, learning_rate=1.0):
+    """The :class:`~nngpbayes.dynamics.LinearFlow` of the data ``y`` (THEORY.md §4)."""
+    return LinearFlow(
         kern.t_gg,
         kern.k_gg,
         y,
@@ -74,11 +95,26 @@ def flow_predictions(
         data_cov=cov,
         learning_rate=learning_rate,
     )
+
+
+def flow_predictions(
+    kern: Kernels, y, cov, times, F=None, learning_rate=1.0, replicas=True
+):
+    """The trained ensemble at ``times``.
+
+    Returns
+    -------
+    mean : ndarray of shape (n_times, n_test)
+    cov : ndarray of shape (n_times, n_test, n_test)
+    train_mean : ndarray of shape (n_times, n_data)
+    flow : LinearFlow
+    """
+    flow = linear_flow(kern, y, cov, F, learning_rate)
     mean, c = flow.predict(
         kern.t_sg, kern.k_sg, kern.k_ss, times, return_cov=True, replicas=replicas
     )
     grid_mean = flow.predict(kern.t_gg, time=times)
-    train = grid_mean @ _forward(F, len(kern.k_gg)).T
+    train = grid_mean if F is None else grid_mean @ F.T
     return mean, c, train, flow
 
 
@@ -95,6 +131,7 @@ def ensemble_predictions(
     F=None,
     random_state=None,
     progress=False,
+    n_jobs=None,
 ):
     """Finite-width networks trained on level-2 replicas by gradient descent to
     time t = ``n_steps · step`` (flow time of THEORY.md §2, η = 1).
@@ -103,10 +140,17 @@ def ensemble_predictions(
     networks fluctuate above the infinite-width spectrum): then it is
     1 / max eig(H C⁻¹) of the members, with proportionally more steps, so every
     width trains to the same time. The loss through F is not supported by
-    :class:`~nngpbayes.MLPEnsemble`: F must be the identity.
+    :class:`~nngpbayes.MLPEnsemble`: F must be the identity. ``n_jobs`` workers
+    train the members (joblib's convention: None → 1 unless inside a
+    :func:`joblib.parallel_config`, −1 → all cores).
 
-    Returns test mean (n,), test covariance (n, n), training mean (n_data,) and
-    the members' test predictions (n_members, n).
+    Returns
+    -------
+    mean : ndarray of shape (n_test,)
+    cov : ndarray of shape (n_test, n_test)
+    train_mean : ndarray of shape (n_grid,)
+    members : ndarray of shape (n_members, n_test)
+        The members' test predictions.
     """
     from ..networks import MLPEnsemble
 
@@ -120,6 +164,7 @@ def ensemble_predictions(
         n_members=n_members,
         random_state=random_state,
         progress=progress,
+        n_jobs=n_jobs,
     ).initialize(X_grid.shape[1])
     s_emp = ens.max_flow_eigenvalue(X_grid, cov)
     total = n_steps * step

@@ -1,81 +1,134 @@
 """The multi-closure test runner (THEORY.md §6): fake data from a known truth,
-fitted by the Bayesian posterior, the analytic trained ensemble and real networks."""
+fitted by the Bayesian posterior, the analytic trained ensemble and real networks.
+
+:class:`ClosureTest` validates its settings, then :meth:`ClosureTest.run` loops over
+the level-1 datasets and, for each, over the table of methods of :mod:`._methods`;
+every method's fit is scored once, by :func:`._methods.score`.
+"""
 
 from __future__ import annotations
 
 import numbers
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import check_inputs
+from .._validation import (
+    InvalidParameterError,
+    check_generator,
+    check_inputs,
+    check_int,
+    resolve_n_jobs,
+)
 from ..architecture import Architecture
 from ._data import ClosureData, experimental_covariance
-from ._metrics import fit_metrics, multi_closure
-from ._models import Kernels, ensemble_predictions, flow_predictions, gp_posterior
+from ._methods import Dataset, Ensemble, Flow, FlowSpectrum, Posterior, score
+from ._metrics import multi_closure
+from ._models import Kernels, linear_flow
+from ._result import ClosureResult
 from ._truths import as_truth, evaluate_truth
 
 __all__ = ["ClosureTest", "ClosureResult"]
 
+#: Fewest emcee steps: a quarter is burn-in, and split-R̂ needs ≥ 4 draws per walker.
+MIN_INFERENCE_STEPS = 5
+#: Fewest emcee walkers: twice the number of hyperparameters (C_W, C_b, s).
+MIN_INFERENCE_WALKERS = 6
 
-@dataclass
-class ClosureResult:
-    """What a closure test measured; see :meth:`table`, :meth:`to_arviz`."""
 
-    config: dict
-    metrics: dict  # method -> ClosureMetrics
-    per_fit: dict  # method -> list of FitMetrics
-    times: np.ndarray
-    flow_bias: np.ndarray  # (T,) mean over fits, per time
-    flow_variance: np.ndarray
-    X_train: np.ndarray
-    X_test: np.ndarray
-    data: np.ndarray  # (n_fits, n_data) the level-1 data
-    truth_train: np.ndarray  # (n_fits, n_grid)
-    truth_test: np.ndarray  # (n_fits, n_test)
-    first_fit: dict = field(default_factory=dict)  # arrays of fit 0 for plots
-    inference: object = None
-    predictive: dict | None = None
+# -- argument checks (all run at construction, before any fit) --------------------
+def _check_flag(value, name, allow_none=False):
+    if (value is None and allow_none) or isinstance(value, bool | np.bool_):
+        return None if value is None else bool(value)
+    expected = "True, False or None" if allow_none else "True or False"
+    raise InvalidParameterError(f"{name} must be {expected}, got {name}={value!r}")
 
-    def table(self):
-        """The metrics per method as a text table (R_bv, ξ_1σ, bias, variance, Δχ²)."""
-        head = (
-            f"{'method':<22}{'R_bv':>14}{'xi_1sigma':>16}{'bias':>10}"
-            f"{'variance':>10}{'dchi2':>9}"
+
+def _check_architecture(value, name):
+    if value is None or isinstance(value, Architecture):
+        return value
+    raise InvalidParameterError(
+        f"{name} must be an nngpbayes.Architecture or None, got {name}={value!r}"
+    )
+
+
+def _check_widths(widths):
+    """``widths`` as a list of distinct positive Python ints."""
+    if isinstance(widths, str | bytes) or not isinstance(widths, Iterable):
+        raise InvalidParameterError(
+            f"widths must be a sequence of positive integers, got widths={widths!r}"
         )
-        lines = [head, "-" * len(head)]
-        for name, m in self.metrics.items():
-            e = m.errors
-            lines.append(
-                f"{name:<22}{m.r_bv:>8.3f} ±{e.get('r_bv', np.nan):<5.2f}"
-                f"{m.xi_1sigma:>9.3f} ±{e.get('xi_1sigma', np.nan):<5.2f}"
-                f"{m.bias:>10.3g}{m.variance:>10.3g}{m.delta_chi2:>9.3f}"
-            )
-        return "\n".join(lines)
+    out = [check_int(w, f"widths[{i}]", min_val=1) for i, w in enumerate(widths)]
+    if len(set(out)) != len(out):
+        raise InvalidParameterError(f"widths must be distinct, got widths={out}")
+    return out
 
-    def summary(self):
-        """JSON-ready dict: configuration and metrics."""
-        return {
-            "config": self.config,
-            "metrics": {k: v.as_dict() for k, v in self.metrics.items()},
-            "flow_vs_time": {
-                "time": [float(t) for t in self.times],
-                "bias": self.flow_bias.tolist(),
-                "variance": self.flow_variance.tolist(),
-            },
-        }
 
-    def to_arviz(self):
-        """ArviZ data (DataTree on ArviZ 1.x, InferenceData on 0.x)."""
-        from ._export import result_to_arviz
+def _check_times(times):
+    """``times`` as a 1-D float array of distinct values in [0, inf]."""
+    try:
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+    except (TypeError, ValueError):
+        t = None
+    if t is None or t.ndim != 1 or t.size == 0 or np.isnan(t).any() or (t < 0).any():
+        raise InvalidParameterError(
+            "times must be a non-empty sequence of non-negative numbers (np.inf "
+            f"allowed), got times={times!r}"
+        )
+    if len({f"{v:g}" for v in t}) != t.size:
+        raise InvalidParameterError(f"times must be distinct, got times={times!r}")
+    return t
 
-        return result_to_arviz(self)
+
+def _check_forward_map(forward_map, n_grid):
+    if forward_map is None:
+        return None
+    F = np.asarray(forward_map, dtype=float)
+    if F.ndim != 2 or F.shape[1] != n_grid:
+        raise InvalidParameterError(
+            f"forward_map must have {n_grid} columns (one per X_train row), got "
+            f"shape {F.shape}"
+        )
+    if not np.isfinite(F).all():
+        raise InvalidParameterError("forward_map contains NaN or infinite values")
+    return F
+
+
+def _check_grids(X_train, X_test):
+    X_train = check_inputs(
+        np.linspace(0.02, 0.98, 40)[:, None] if X_train is None else X_train,
+        "X_train",
+    )
+    X_test = check_inputs(
+        np.linspace(0.05, 0.95, 25)[:, None] if X_test is None else X_test, "X_test"
+    )
+    if X_test.shape[1] != X_train.shape[1]:
+        raise InvalidParameterError(
+            f"X_test has {X_test.shape[1]} features but X_train has "
+            f"{X_train.shape[1]}; both must have the same n_features"
+        )
+    return X_train, X_test
+
+
+def _check_compatible(widths, inference, forward_map):
+    if widths and forward_map is not None:
+        raise InvalidParameterError(
+            "finite-width ensembles (widths) need forward_map=None: MLPEnsemble "
+            "trains on function values"
+        )
+    if inference and forward_map is not None:
+        raise InvalidParameterError(
+            "inference needs forward_map=None (data are f(X_train))"
+        )
 
 
 class ClosureTest:
     """A (multi-)closure test of network fits against a known truth.
+
+    Every argument is checked at construction (and the first truth evaluated), so a
+    bad setting fails at once, not after minutes of fits.
 
     Parameters
     ----------
@@ -101,9 +154,9 @@ class ClosureTest:
     n_replicas : int, default=50
         Members of the finite-width ensembles (≥ 2).
     times : sequence of float, default=(0.01, 0.1, 1, 10, 100, inf)
-        Training times of the analytic ensemble.
+        Distinct non-negative training times of the analytic ensemble.
     widths : sequence of int, default=()
-        Widths of finite-width ensembles to train (empty: none).
+        Distinct positive widths of finite-width ensembles to train (empty: none).
     ensemble_steps : int, default=1000
         Gradient-descent steps of the finite ensembles, each of size
         η = 1 / max(s) (half the stability limit; s the eigenvalues of the whitened
@@ -117,10 +170,27 @@ class ClosureTest:
         Also sample the posterior of (C_W, C_b, noise scale) with emcee on the first
         fit's data (needs ``forward_map=None``) and the predictive marginalised over
         it (:func:`~nngpbayes.closure.sample_hyperparameters`).
-    inference_steps, inference_walkers : int, default=3000, 16
-    random_state : int, default=0
-    progress : bool or None
+    inference_steps : int, default=3000
+        emcee steps per walker (≥ 5; the first quarter is burn-in).
+    inference_walkers : int, default=16
+        emcee walkers (≥ 6).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seeds the truths, the level-1 noise, the networks, the bootstrap, the
+        sampler and the draws of :meth:`ClosureResult.to_arviz`.
+    progress : bool or None, default=None
         A progress bar over fits (None: on a terminal).
+    n_jobs : int or None, default=None
+        Workers training the members of each finite-width ensemble, following
+        joblib: None → 1 unless inside a :func:`joblib.parallel_config` context,
+        −1 → all cores. Results do not depend on it.
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError`` and ``TypeError``) naming the argument and its value.
+    ValueError
+        If the truth returns non-finite values or ``data_cov`` is not a positive
+        definite covariance of the data.
     """
 
     def __init__(
@@ -144,188 +214,168 @@ class ClosureTest:
         inference_walkers=16,
         random_state=0,
         progress=None,
+        n_jobs=None,
     ):
-        if level not in (0, 1, 2) or isinstance(level, bool):
-            raise ValueError(f"level must be 0, 1 or 2, got {level!r}")
-        for name, val, low in (("n_fits", n_fits, 1), ("n_replicas", n_replicas, 2)):
-            if not isinstance(val, numbers.Integral) or val < low:
-                raise ValueError(
-                    f"{name} must be an integer >= {low}, got {val!r}"
-                    + (" (a variance needs at least 2 replicas)" if low == 2 else "")
-                )
-        self.architecture = architecture or Architecture(2, "relu", 2.0, 0.1)
-        self.truth_architecture = truth_architecture or self.architecture
-        self.truth_spec = truth
-        self.X_train = check_inputs(
-            np.linspace(0.02, 0.98, 40)[:, None] if X_train is None else X_train,
-            "X_train",
+        self.level = check_int(level, "level", min_val=0, max_val=2)
+        self.n_fits = check_int(n_fits, "n_fits", min_val=1)
+        self.n_replicas = check_int(n_replicas, "n_replicas", min_val=2)
+        self.times, self.widths = _check_times(times), _check_widths(widths)
+        self.ensemble_steps = check_int(ensemble_steps, "ensemble_steps", min_val=1)
+        self.inference = _check_flag(inference, "inference")
+        self.inference_steps = check_int(
+            inference_steps, "inference_steps", min_val=MIN_INFERENCE_STEPS
         )
-        self.X_test = check_inputs(
-            np.linspace(0.05, 0.95, 25)[:, None] if X_test is None else X_test, "X_test"
+        self.inference_walkers = check_int(
+            inference_walkers, "inference_walkers", min_val=MIN_INFERENCE_WALKERS
         )
-        self.forward_map = forward_map
-        self.data_cov = data_cov
-        self.level, self.n_fits, self.n_replicas = level, int(n_fits), int(n_replicas)
-        self.times = np.asarray(times, dtype=float)
-        self.widths = [int(w) for w in widths]
-        if not isinstance(ensemble_steps, numbers.Integral) or ensemble_steps < 1:
-            raise ValueError(
-                f"ensemble_steps must be an integer >= 1, got {ensemble_steps!r}"
-            )
-        self.ensemble_steps = int(ensemble_steps)
-        self.redraw_truth = (
-            (truth in ("prior", "teacher"))
-            if redraw_truth is None
-            else (bool(redraw_truth))
+        self.progress = _check_flag(progress, "progress", allow_none=True)
+        resolve_n_jobs(n_jobs)  # checks n_jobs; resolved when the networks train
+        self.n_jobs = n_jobs
+        self.architecture = _check_architecture(architecture, "architecture") or (
+            Architecture(2, "relu", 2.0, 0.1)
         )
-        self.random_state = random_state
-        self.progress = progress
-        if self.widths and forward_map is not None:
-            raise ValueError(
-                "finite-width ensembles (widths) need forward_map=None: MLPEnsemble "
-                "trains on function values"
-            )
-        if inference and forward_map is not None:
-            raise ValueError("inference needs forward_map=None (data are f(X_train))")
-        self.inference = bool(inference)
-        self.inference_steps, self.inference_walkers = (
-            inference_steps,
-            inference_walkers,
+        self.truth_architecture = (
+            _check_architecture(truth_architecture, "truth_architecture")
+            or self.architecture
         )
-        # everything that can fail is checked now, before any long computation
-        self._rng = np.random.default_rng(random_state)
+        self.X_train, self.X_test = _check_grids(X_train, X_test)
+        self.forward_map = _check_forward_map(forward_map, len(self.X_train))
+        _check_compatible(self.widths, self.inference, self.forward_map)
+        self.redraw_truth = _check_flag(redraw_truth, "redraw_truth", allow_none=True)
+        if self.redraw_truth is None:
+            self.redraw_truth = truth in ("prior", "teacher")
+        self.truth_spec, self.data_cov, self.random_state = (
+            truth,
+            data_cov,
+            random_state,
+        )
+        self._rng = check_generator(random_state)
         self._truth = as_truth(truth, self.truth_architecture, self._rng)
-        self._first = self._setup(self._truth)
+        self._first = self._first_data(data_cov)
 
-    def _setup(self, truth):
-        f_train = evaluate_truth(truth, self.X_train)
-        f_test = evaluate_truth(truth, self.X_test)
-        F = None if self.forward_map is None else np.asarray(self.forward_map, float)
-        if F is not None and F.shape[1] != len(self.X_train):
-            raise ValueError(f"forward_map must have {len(self.X_train)} columns")
+    # -- data ----------------------------------------------------------------------
+    def _truth_values(self, truth):
+        """f_in on the grid and at the test inputs (in this order: a prior draw
+        is extended call by call)."""
+        return evaluate_truth(truth, self.X_train), evaluate_truth(truth, self.X_test)
+
+    def _first_data(self, data_cov):
+        """The first truth's closure data; fixes C and the test covariance C'."""
+        f_train, f_test = self._truth_values(self._truth)
+        F = self.forward_map
         y0 = f_train if F is None else F @ f_train
-        cov = experimental_covariance(y0) if self.data_cov is None else self.data_cov
-        if not hasattr(self, "_cov"):
-            self._cov = cov  # fixed across fits, also when the truth is redrawn
-            self._test_cov = experimental_covariance(f_test, sys=0.0)
+        # C is fixed across fits, also when the truth is redrawn
+        self._cov = experimental_covariance(y0) if data_cov is None else data_cov
+        self._test_cov = experimental_covariance(f_test, sys=0.0)
         return ClosureData(self.X_train, f_train, self._cov, F), f_test
 
-    def _fit_truth(self, i):
+    def _truth_data(self, i):
+        """Closure data and test truth of fit ``i`` (a redrawn or the fixed truth)."""
         if i == 0 or not self.redraw_truth or not isinstance(self.truth_spec, str):
             return self._first  # a fixed truth (a user's callable is never redrawn)
         truth = as_truth(self.truth_spec, self.truth_architecture, self._rng)
-        return self._setup(truth)
+        f_train, f_test = self._truth_values(truth)
+        return ClosureData(self.X_train, f_train, self._cov, self.forward_map), f_test
 
-    def run(self) -> ClosureResult:
-        """Run every fit and method; returns a :class:`ClosureResult`."""
-        kern = Kernels.compute(self.architecture, self.X_train, self.X_test)
-        n_fits = 1 if self.level == 0 else self.n_fits
-        replicas = self.level == 2
-        cdata0 = self._first[0]
-        s_max = flow_predictions(
-            kern, cdata0.level0, cdata0.cov, [0.0], cdata0.forward_map
-        )[3].eigenvalues[0]
-        step = 1.0 / s_max  # half the stability limit of gradient descent
-        t_ens = self.ensemble_steps * step
-        times = self.times if not self.widths else np.r_[self.times, t_ens]
-        labels = [f"flow t={t:g}" for t in self.times] + (
-            ["flow t=ens"] if self.widths else []
-        )
-        names = ["posterior"] + labels + [f"ensemble n={w}" for w in self.widths]
-        per_fit = {name: [] for name in names}
-        data, truths_g, truths_s, first = [], [], [], {}
-        show = sys.stderr.isatty() if self.progress is None else bool(self.progress)
-        for i in tqdm(range(n_fits), disable=not show, desc="closure fits"):
-            cdata, f_test = self._fit_truth(i)
-            y = cdata.level0 if self.level == 0 else cdata.level1(self._rng)
-            chi_truth = cdata.chi2(cdata.level0, y)
-            data.append(y)
-            truths_g.append(cdata.truth_values)
-            truths_s.append(f_test)
-            m, c, train = gp_posterior(kern, y, cdata.cov, cdata.forward_map)
-            per_fit["posterior"].append(
-                fit_metrics(
-                    m, c, f_test, self._test_cov, cdata.chi2(train, y) - chi_truth
-                )
-            )
-            fm, fc, ftrain, flow = flow_predictions(
-                kern, y, cdata.cov, times, cdata.forward_map, replicas=replicas
-            )
-            for label, a, b, tr in zip(labels, fm, fc, ftrain, strict=True):
-                per_fit[label].append(
-                    fit_metrics(
-                        a, b, f_test, self._test_cov, cdata.chi2(tr, y) - chi_truth
-                    )
-                )
-            ens = []
-            for w in self.widths:
-                em, ec, etrain, members = ensemble_predictions(
+    def _dataset(self, i) -> Dataset:
+        """The data of fit ``i``: y₀ at level 0, else y₁ = y₀ + η (THEORY.md §6)."""
+        closure, f_test = self._truth_data(i)
+        y = closure.level0 if self.level == 0 else closure.level1(self._rng)
+        return Dataset(closure, y, f_test)
+
+    # -- the table of methods ------------------------------------------------------
+    def _ensemble_step(self, kern):
+        """η = 1 / max(s): half the stability limit of gradient descent."""
+        closure = self._first[0]
+        flow = linear_flow(kern, closure.level0, closure.cov, closure.forward_map)
+        return 1.0 / flow.eigenvalues[0]
+
+    def _method_table(self, kern, step):
+        """Posterior, the analytic ensemble at every time, one ensemble per width."""
+        times, labels = self.times, [f"flow t={t:g}" for t in self.times]
+        if self.widths:  # the analytic ensemble also at the networks' time
+            times = np.r_[times, self.ensemble_steps * step]
+            labels.append("flow t=ens")
+        table = [Posterior(kern), Flow(kern, times, labels, self.level == 2)]
+        for w in self.widths:
+            table.append(
+                Ensemble(
                     self.architecture,
                     w,
                     self.n_replicas,
                     self.X_train,
                     self.X_test,
-                    y,
-                    cdata.cov,
                     step,
                     self.ensemble_steps,
-                    cdata.forward_map,
-                    random_state=self._rng.integers(2**31),
+                    self._rng,
+                    self.n_jobs,
                 )
-                per_fit[f"ensemble n={w}"].append(
-                    fit_metrics(
-                        em,
-                        ec,
-                        f_test,
-                        self._test_cov,
-                        cdata.chi2(etrain, y) - chi_truth,
-                    )
-                )
-                ens.append(members)
-            if i == 0:
-                first = {
-                    "posterior_mean": m,
-                    "posterior_cov": c,
-                    "flow_mean": fm,
-                    "flow_std": np.sqrt(
-                        np.maximum(np.diagonal(fc, axis1=1, axis2=2), 0)
-                    ),
-                    "ensembles": ens,
-                    "eigenvalues": flow.eigenvalues,
-                    "data_projection": flow.data_projection,
-                    "learning_rate": flow.learning_rate,
-                }
+            )
+        return table
+
+    def _show_progress(self):
+        return sys.stderr.isatty() if self.progress is None else self.progress
+
+    def run(self) -> ClosureResult:
+        """Fit every dataset with every method; returns a :class:`ClosureResult`."""
+        kern = Kernels.compute(self.architecture, self.X_train, self.X_test)
+        step = self._ensemble_step(kern)
+        methods = self._method_table(kern, step)
+        per_fit = {label: [] for m in methods for label in m.labels}
+        datasets, first = [], {}
+        n_fits = 1 if self.level == 0 else self.n_fits
+        bar = tqdm(
+            range(n_fits), disable=not self._show_progress(), desc="closure fits"
+        )
+        for i in bar:
+            data = self._dataset(i)
+            fits = {
+                label: fit
+                for m in methods
+                for label, fit in zip(m.labels, m.fit(data), strict=True)
+            }
+            for label, fit in fits.items():
+                per_fit[label].append(score(fit, data, self._test_cov))
+            datasets.append(data)
+            first = first or fits
+        return self._result(kern, step, methods[1], datasets, per_fit, first)
+
+    # -- the result ----------------------------------------------------------------
+    def _result(self, kern, step, flow, datasets, per_fit, first):
         metrics = {
             k: multi_closure(v, random_state=self.random_state)
             for k, v in per_fit.items()
         }
-        flow = [metrics[label] for label in labels]
+        flow_metrics = [metrics[label] for label in flow.labels]
         config = dict(
-            self._config(), ensemble_time=float(t_ens), ensemble_step=float(step)
+            self._config(),
+            ensemble_time=float(self.ensemble_steps * step),
+            ensemble_step=float(step),
         )
-        posterior, predictive = (
-            self._infer(data[0], show) if self.inference else (None, None)
-        )
+        y0 = datasets[0].y
+        posterior, predictive = self._infer(y0) if self.inference else (None, None)
         return ClosureResult(
             config=config,
             metrics=metrics,
             per_fit=per_fit,
-            times=times,
-            flow_bias=np.array([f.bias for f in flow]),
-            flow_variance=np.array([f.variance for f in flow]),
+            times=flow.times,
+            flow_bias=np.array([m.bias for m in flow_metrics]),
+            flow_variance=np.array([m.variance for m in flow_metrics]),
             X_train=self.X_train,
             X_test=self.X_test,
-            data=np.array(data),
-            truth_train=np.array(truths_g),
-            truth_test=np.array(truths_s),
-            first_fit=first,
+            data=np.array([d.y for d in datasets]),
+            truth_train=np.array([d.closure.truth_values for d in datasets]),
+            truth_test=np.array([d.truth_test for d in datasets]),
+            first_fits=first,
+            spectrum=FlowSpectrum.of(kern, datasets[0].closure, y0),
             inference=posterior,
             predictive=predictive,
+            random_state=self.random_state,
         )
 
-    def _infer(self, y, progress):
+    def _infer(self, y):
         """emcee on the first fit's data; the predictive marginalised over it."""
-        from ._inference import posterior_predictive, sample_hyperparameters
+        from . import posterior_predictive, sample_hyperparameters
 
         arch = self.architecture
         kw = dict(data_cov=self._cov, depth=arch.depth, activation=arch.activation)
@@ -336,7 +386,7 @@ class ClosureTest:
             n_steps=self.inference_steps,
             burn=self.inference_steps // 4,
             random_state=self.random_state,
-            progress=progress,
+            progress=self._show_progress(),
             **kw,
         )
         pred = posterior_predictive(
@@ -351,12 +401,14 @@ class ClosureTest:
         return post, pred
 
     def _config(self):
-        a = self.architecture
+        seed = self.random_state
+        if isinstance(seed, numbers.Integral):
+            seed = int(seed)
         return {
-            "truth": repr(self._truth)
-            if not isinstance(self.truth_spec, str)
-            else self.truth_spec,
-            "architecture": repr(a),
+            "truth": self.truth_spec
+            if isinstance(self.truth_spec, str)
+            else repr(self._truth),
+            "architecture": repr(self.architecture),
             "level": self.level,
             "n_fits": self.n_fits,
             "n_replicas": self.n_replicas,
@@ -365,5 +417,7 @@ class ClosureTest:
             "redraw_truth": self.redraw_truth,
             "n_train": len(self.X_train),
             "n_test": len(self.X_test),
-            "random_state": self.random_state,
+            "random_state": seed
+            if seed is None or isinstance(seed, int)
+            else repr(seed),
         }

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._linalg import psd_root
 from .._numerics import symmetric_eigh
-from .._validation import check_inputs
+from .._validation import check_generator, check_inputs, check_positive, check_real
 from ..architecture import Architecture
 from ..kernels import nngp_ntk
 
@@ -37,11 +38,9 @@ class PDFLike:
     """
 
     def __init__(self, a=0.5, b=3.0, norm=1.0):
-        if not (a > -1 and b > 0 and np.isfinite(norm)):
-            raise ValueError(
-                f"PDFLike needs a > -1, b > 0, finite norm; got {a}, {b}, {norm}"
-            )
-        self.a, self.b, self.norm = float(a), float(b), float(norm)
+        self.a = check_real(a, "a", min_val=-1.0, include_boundaries="neither")
+        self.b = check_positive(b, "b")
+        self.norm = check_real(norm, "norm")
 
     def __call__(self, X):
         x = check_inputs(X)[:, 0]
@@ -54,10 +53,19 @@ class PDFLike:
 
 
 class Oscillating:
-    """A smooth oscillating function f(x) = sin(ω x₁) + c x₁ (first input)."""
+    """A smooth oscillating function f(x) = sin(ω x₁) + c x₁ (first input).
+
+    Parameters
+    ----------
+    frequency : float, default=3.0
+        ω.
+    slope : float, default=0.3
+        c.
+    """
 
     def __init__(self, frequency=3.0, slope=0.3):
-        self.frequency, self.slope = float(frequency), float(slope)
+        self.frequency = check_real(frequency, "frequency")
+        self.slope = check_real(slope, "slope")
 
     def __call__(self, X):
         x = check_inputs(X)[:, 0]
@@ -76,13 +84,15 @@ class PriorDraw:
 
     Parameters
     ----------
-    architecture : Architecture
-    random_state : int or Generator, optional
+    architecture : Architecture, optional
+        Default ``Architecture()``.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the draw (a Generator is shared, not copied).
     """
 
     def __init__(self, architecture=None, random_state=None):
         self.architecture = architecture or Architecture()
-        self._rng = np.random.default_rng(random_state)
+        self._rng = check_generator(random_state)
         self._X = None
         self._f = None
 
@@ -111,8 +121,9 @@ class PriorDraw:
             cov = k_nn - k_on.T @ proj
         else:
             mean, cov = np.zeros(len(Xn)), k_nn
-        s, u = symmetric_eigh(0.5 * (cov + cov.T), "the conditional NNGP covariance")
-        draw = mean + u @ (np.sqrt(s) * self._rng.standard_normal(len(s)))
+        # columns in descending-eigenvalue order, as the draws have always used
+        root = psd_root(cov, "the conditional NNGP covariance")[:, ::-1]
+        draw = mean + root @ self._rng.standard_normal(len(root))
         self._X, self._f = np.vstack([self._X, Xn]), np.r_[self._f, draw]
 
     def __repr__(self):
@@ -120,7 +131,17 @@ class PriorDraw:
 
 
 class Teacher:
-    """A random finite-width network of ``architecture`` (one member, fixed)."""
+    """A random finite-width network of ``architecture`` (one member, fixed).
+
+    Parameters
+    ----------
+    architecture : Architecture, optional
+        Default ``Architecture()``.
+    width : int, default=64
+        Hidden width.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the network's weights.
+    """
 
     def __init__(self, architecture=None, width=64, random_state=None):
         from ..networks import MLPEnsemble
@@ -147,7 +168,21 @@ _NAMED = {
 
 
 def as_truth(truth, architecture=None, random_state=None):
-    """A truth from a name ("pdf", "oscillating", "prior", "teacher") or a callable."""
+    """A truth from a name ("pdf", "oscillating", "prior", "teacher") or a callable.
+
+    Parameters
+    ----------
+    truth : str or callable
+        A name, or any callable ``f(X) -> (n,)`` (returned as is).
+    architecture : Architecture, optional
+        The prior of "prior" and the network of "teacher".
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds "prior" and "teacher" (a Generator is shared).
+
+    Returns
+    -------
+    callable
+    """
     if isinstance(truth, str):
         if truth not in _NAMED:
             raise ValueError(

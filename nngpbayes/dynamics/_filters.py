@@ -10,7 +10,8 @@ continuous filtered inverse g_∞(s) = s³ / (s⁴ + s_c⁴), equal to 1/s to a 
 (s_c/s)⁴ and tending to 0 as s³ on the null space (directions that never move), so
 that results stay continuous as a kernel becomes singular (near-duplicate training
 inputs) instead of jumping where a hard cutoff would drop a mode, and eigenvalues
-at the round-off level (s ≲ s_c) are not amplified.
+at the round-off level (s ≲ s_c) are not amplified. A mode with s = 0 exactly (an
+NTK that vanishes in that direction) never moves: g = 0 there at every t = ∞.
 """
 
 from __future__ import annotations
@@ -34,15 +35,14 @@ def flow_filter(s, time, learning_rate, discrete, cutoff):
     discrete : bool
         Gradient descent with ``time`` steps instead of the continuous flow.
     cutoff : float
-        s_c of the t = ∞ filter.
+        s_c > 0 of the t = ∞ filter.
 
     Returns
     -------
     ndarray of shape (n,)
     """
     if np.isinf(time):
-        s2, c2 = s * s, cutoff * cutoff
-        return s * s2 / (s2 * s2 + c2 * c2)
+        return _filtered_inverse(s, cutoff)
     x = learning_rate * s
     if discrete:
         # 1 - (1 - ηs)^k = -expm1(k log1p(-ηs)): exact also for tiny ηs
@@ -54,3 +54,19 @@ def flow_filter(s, time, learning_rate, discrete, cutoff):
         shrink = -np.expm1(-x * time)
     positive = s > 0
     return np.where(positive, shrink / np.where(positive, s, 1.0), learning_rate * time)
+
+
+def _filtered_inverse(s, cutoff):
+    """g_∞(s) = s³/(s⁴ + s_c⁴), in a form that neither overflows nor divides 0 by 0.
+
+    For s >= s_c it is 1/(s + s_c (s_c/s)³), for s < s_c it is x³/(s_c (1 + x⁴))
+    with x = s/s_c (both equal to s³/(s⁴ + s_c⁴) up to round-off), so that
+    s_c⁴ may underflow (a kernel of tiny scale) without turning g into 0/0.
+    """
+    g = np.zeros_like(s)
+    big = s >= cutoff
+    sb = s[big]
+    g[big] = 1.0 / (sb + cutoff * (cutoff / sb) ** 3)
+    x = s[~big] / cutoff
+    g[~big] = x**3 / (cutoff * (1.0 + x**4))
+    return g

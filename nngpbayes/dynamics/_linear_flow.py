@@ -30,39 +30,18 @@ import warnings
 import numpy as np
 import scipy.linalg as sla
 
+from .._linalg import psd_root
 from .._numerics import (
     IllConditionedWarning,
     as_covariance,
     cholesky_psd,
     symmetric_eigh,
 )
-from .._validation import check_positive
+from .._validation import check_generator, check_int, check_positive
+from ._checks import check_arrays, check_part, check_test_kernels, check_times
 from ._filters import flow_filter
 
-__all__ = ["LinearFlow", "check_times"]
-
-_PARTS = ("total", "prior", "data")
-
-
-def check_times(time, discrete):
-    """Times as a 1-D float array and whether a scalar was given.
-
-    Raises
-    ------
-    ValueError
-        Negative or NaN times, or non-integer step counts for discrete descent.
-    """
-    arr = np.asarray(time, dtype=float)
-    if arr.ndim > 1 or arr.size == 0:
-        raise ValueError(f"time must be a scalar or a 1-D array, got shape {arr.shape}")
-    if np.isnan(arr).any() or (arr < 0).any():
-        raise ValueError(f"time must be >= 0 (np.inf allowed), got {time!r}")
-    if discrete and not np.all(np.isinf(arr) | (arr == np.round(arr))):
-        raise ValueError(
-            f"with discrete gradient descent time counts steps and must be a "
-            f"non-negative integer (or np.inf), got {time!r}"
-        )
-    return np.atleast_1d(arr), arr.ndim == 0
+__all__ = ["LinearFlow"]
 
 
 class LinearFlow:
@@ -98,6 +77,10 @@ class LinearFlow:
         U, in the whitened data space.
     data_projection : ndarray of shape (n_data,) or (n_data, n_outputs)
         ỹ = Uᵀ L⁻¹ y, the data in the eigenbasis.
+    prior_mode_variances : ndarray of shape (n_data,)
+        The initial networks' variance on each mode (diagonal of M = Wᵀ K W).
+    cutoff : float
+        s_c of the t = ∞ filter (> 0).
     """
 
     def __init__(
@@ -113,27 +96,10 @@ class LinearFlow:
         *,
         cov_name="data_cov",
     ):
-        ntk, nngp = np.asarray(ntk, dtype=float), np.asarray(nngp, dtype=float)
-        n_grid = ntk.shape[0]
-        if ntk.shape != (n_grid, n_grid) or nngp.shape != ntk.shape:
-            raise ValueError(
-                f"ntk and nngp must be square of the same shape, got {ntk.shape} and "
-                f"{nngp.shape}"
-            )
-        F = np.eye(n_grid) if forward_map is None else np.asarray(forward_map, float)
-        if F.ndim != 2 or F.shape[1] != n_grid:
-            raise ValueError(
-                f"forward_map must have shape (n_data, {n_grid}), got {F.shape}"
-            )
-        y = np.asarray(y, dtype=float)
-        if y.shape[0] != F.shape[0] or y.ndim not in (1, 2):
-            raise ValueError(
-                f"y must have shape ({F.shape[0]},) or ({F.shape[0]}, n_outputs), "
-                f"got {y.shape}"
-            )
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinite values")
+        ntk, nngp, F, y = check_arrays(ntk, nngp, y, forward_map)
         check_positive(learning_rate, "learning_rate")
+        if rcond is not None:
+            check_positive(rcond, "rcond")
         n = F.shape[0]
         self.learning_rate, self.discrete = float(learning_rate), bool(discrete)
         self.data_cov = (
@@ -145,13 +111,14 @@ class LinearFlow:
         self.eigenvalues, self.eigenvectors = symmetric_eigh(
             f_white @ ntk @ f_white.T, "the whitened NTK L⁻¹FΘFᵀL⁻ᵀ"
         )
-        self._w = f_white.T @ self.eigenvectors  # (n_grid, n_data)
+        self._w = f_white.T @ self.eigenvectors  # W = (L⁻¹F)ᵀU, (n_grid, n_data)
         self._m = self._w.T @ nngp @ self._w  # M = Wᵀ K W
         self._m = 0.5 * (self._m + self._m.T)
         self.data_projection = self.eigenvectors.T @ _solve_lower(chol, y)
         self._chol = chol
         rc = n * np.finfo(float).eps if rcond is None else float(rcond)
-        self.cutoff = rc * max(float(self.eigenvalues[0]), np.finfo(float).tiny)
+        tiny = np.finfo(float).tiny  # s_c > 0 even for an identically zero NTK
+        self.cutoff = max(rc * max(float(self.eigenvalues[0]), tiny), tiny)
         self._nngp_grid = nngp
 
     # -- spectral quantities -------------------------------------------------------
@@ -160,6 +127,15 @@ class LinearFlow:
         """1/(η s) per mode (inf for the null space), shape (n_data,)."""
         with np.errstate(divide="ignore"):
             return 1.0 / (self.learning_rate * self.eigenvalues)
+
+    @property
+    def prior_mode_variances(self):
+        """M_kk = Var[w_kᵀ φ_0(X_grid)]: the initial networks' spread on each mode.
+
+        The diagonal of M = Wᵀ K W (THEORY.md §4), the prior variance of the whitened
+        residual on each eigenvector, shape (n_data,).
+        """
+        return np.diag(self._m).copy()
 
     @property
     def max_stable_learning_rate(self):
@@ -180,6 +156,42 @@ class LinearFlow:
         """1 − s g_t(s): how much of each mode is still unlearned (e^(−ηst))."""
         return 1.0 - self.eigenvalues * self.filters(time)
 
+    def training_loss(self, time, replicas=False):
+        """Expected training loss of the ensemble against the central data y.
+
+        .. math::
+
+            \\bar L_t = ½ E[(Fφ_t − y)^T C^{-1} (Fφ_t − y)]
+                = ½ \\sum_k e_k^2 (\\tilde y_k^2 + M_{kk})\\ [+ (1 − e_k)^2],
+
+        with e_k = 1 − s_k g_t(s_k) (:meth:`residual_factors`) and M_kk
+        (:attr:`prior_mode_variances`); the bracket is the replica noise
+        (THEORY.md §4).
+
+        Parameters
+        ----------
+        time : float or ndarray of shape (n_times,)
+            Flow time (steps when ``discrete``); ``np.inf`` allowed.
+        replicas : bool, default=False
+            Each network trains on its own replica y + ε, ε ~ N(0, C).
+
+        Returns
+        -------
+        float or ndarray of shape (n_times,)
+            Summed over outputs.
+        """
+        times, scalar = check_times(time, self.discrete)
+        y_t = self.data_projection.reshape(len(self.eigenvalues), -1)
+        m_diag = self.prior_mode_variances[:, None]
+        loss = np.empty(len(times))
+        for i, t in enumerate(times):
+            e = self.residual_factors(t)
+            per_mode = (e**2)[:, None] * (y_t**2 + m_diag)
+            if replicas:
+                per_mode = per_mode + ((1 - e) ** 2)[:, None]
+            loss[i] = 0.5 * per_mode.sum()
+        return float(loss[0]) if scalar else loss
+
     def _unstable(self, time):
         msg = (
             f"learning_rate={self.learning_rate:.6g} is at or above the stability "
@@ -194,9 +206,10 @@ class LinearFlow:
         s = self.eigenvalues
         damped = s < 1e2 * self.cutoff  # (s_c/s)^4 > 1e-8: g differs from 1/s
         if damped.any():
+            ratio = s[-1] / s[0] if s[0] > 0 else 0.0
             warnings.warn(
                 f"the whitened NTK is ill-conditioned (smallest/largest eigenvalue "
-                f"{s[-1] / s[0]:.3g}): at t = inf "
+                f"{ratio:.3g}): at t = inf "
                 f"{int(damped.sum())} mode(s) with s < {1e2 * self.cutoff:.3g} are "
                 f"damped by the filter s³/(s⁴ + s_c⁴), s_c = {self.cutoff:.3g} (see "
                 "rcond); near-duplicate inputs or a too small data covariance "
@@ -244,17 +257,16 @@ class LinearFlow:
         times, scalar = check_times(time, self.discrete)
         if return_std and return_cov:
             raise ValueError("at most one of return_std and return_cov can be True")
-        if part not in _PARTS:
-            raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
-        p = np.asarray(ntk_star, dtype=float) @ self._w  # (n_test, n_data)
+        check_part(part)
+        want = "cov" if return_cov else "std" if return_std else None
+        ntk_star, nngp_star, kss = check_test_kernels(
+            self._w.shape[0], ntk_star, nngp_star, nngp_star_star, want
+        )
+        p = ntk_star @ self._w  # (n_test, n_data)
         n_test = p.shape[0]
         mean = np.empty((len(times), n_test) + self.data_projection.shape[1:])
-        want = "cov" if return_cov else "std" if return_std else None
         if want:
-            if nngp_star is None or nngp_star_star is None:
-                raise ValueError("std or covariance need nngp_star and nngp_star_star")
-            qt2 = 2.0 * (np.asarray(nngp_star, dtype=float) @ self._w)
-            kss = np.asarray(nngp_star_star, dtype=float)
+            qt2 = 2.0 * (nngp_star @ self._w)
             # B C Bᵀ = A Aᵀ: the replica ("data") part joins M as + I
             m = (
                 self._m + np.eye(len(self._m))
@@ -310,28 +322,45 @@ class LinearFlow:
         The initial functions φ_0 are drawn jointly on grid and test inputs from the
         NNGP prior; the same draws are propagated to every requested time.
 
+        Parameters
+        ----------
+        ntk_star, nngp_star : ndarray of shape (n_test, n_grid)
+            Θ(x*, X_grid) and K(x*, X_grid).
+        nngp_star_star : ndarray of shape (n_test, n_test)
+            K(x*, x*).
+        time : float or ndarray of shape (n_times,)
+        n_samples : int
+            Number of networks (>= 1).
+        rng : int, numpy.random.Generator or None
+            Through :func:`~nngpbayes._validation.check_generator`.
+        replicas : bool, default=False
+            Each network trains on its own replica y + ε, ε ~ N(0, C).
+
         Returns
         -------
         ndarray of shape ([n_times,] n_test[, n_outputs], n_samples)
         """
         times, scalar = check_times(time, self.discrete)
+        n_samples = check_int(n_samples, "n_samples")
+        rng = check_generator(rng, "rng")
+        n_grid = self._w.shape[0]
+        ntk_star, nngp_star, kss = check_test_kernels(
+            n_grid, ntk_star, nngp_star, nngp_star_star, "sample"
+        )
         y_tilde = self.data_projection
         n_out = 1 if y_tilde.ndim == 1 else y_tilde.shape[1]
-        n_grid, n_test = self._w.shape[0], np.shape(ntk_star)[0]
-        joint = np.block(
-            [
-                [self._nngp_grid, np.asarray(nngp_star).T],
-                [np.asarray(nngp_star), np.asarray(nngp_star_star)],
-            ]
-        )
-        root = _psd_root(joint)
+        n_test = ntk_star.shape[0]
+        joint = np.block([[self._nngp_grid, nngp_star.T], [nngp_star, kss]])
+        # columns in descending eigenvalue order: a seed gives the same draws as
+        # before the shared core took over the root
+        root = psd_root(joint, "the joint NNGP prior")[:, ::-1]
         draws = root @ rng.standard_normal((n_grid + n_test, n_out * n_samples))
         phi_grid, phi_star = draws[:n_grid], draws[n_grid:]
         target = np.repeat(y_tilde.reshape(len(y_tilde), n_out), n_samples, axis=1)
         if replicas:  # whitened replica noise L⁻¹ε ~ N(0, I)
             target = target + rng.standard_normal(target.shape)
         z = target - self._w.T @ phi_grid  # Uᵀ L⁻¹ (y + ε − F φ_0)
-        p = np.asarray(ntk_star, dtype=float) @ self._w
+        p = ntk_star @ self._w
         out = []
         for t in times:
             f = phi_star + (p * self.filters(t)) @ z  # (n_test, n_out * n_samples)
@@ -359,9 +388,3 @@ def _symmetrize(a, block=256):
 
 def _solve_lower(chol, b):
     return sla.solve_triangular(chol, b, lower=True)
-
-
-def _psd_root(k):
-    """A matrix R with R Rᵀ = k for a PSD k (eigenvalues clipped at 0)."""
-    s, u = symmetric_eigh(k, "the joint NNGP prior")
-    return u * np.sqrt(s)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+import scipy.linalg as sla
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._numerics import as_covariance, cholesky_psd
-from .._validation import check_positive
+from .._validation import (
+    InvalidParameterError,
+    check_generator,
+    check_int,
+    check_positive,
+    resolve_n_jobs,
+)
 from ..architecture import architecture_from
 from ..kernels import nngp_ntk
-from ._linear_flow import LinearFlow, check_times
+from ._checks import check_part, check_times
+from ._linear_flow import LinearFlow
 
 __all__ = ["GradientFlowRegressor"]
 
@@ -53,10 +58,12 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         Each network trains on its own Monte Carlo replica y + ε, ε ~ N(0, y_cov):
         the covariance gains B C Bᵀ (the "data" part).
     rcond : float, default=None
-        Regularisation of the t = ∞ filter for singular kernels (see
+        Regularisation (> 0) of the t = ∞ filter for singular kernels (see
         :class:`~nngpbayes.dynamics.LinearFlow`).
     n_jobs : int, default=None
-        Threads for the kernels (``None``: all cores).
+        Threads for the kernels, following joblib: ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context; ``-1`` means all cores. Results
+        do not depend on it.
 
     Attributes
     ----------
@@ -132,14 +139,26 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Bad parameters or data (naming the argument and the value, checked
+            before the kernels are computed), a ``y_cov`` that is not positive
+            definite, or an NTK that is identically zero on ``X`` (all-zero inputs
+            with ``bias_variance=0``: nothing can train).
         """
         X, y = validate_data(
             self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
         )
         self._check_params()
         arch = architecture_from(self)
+        if y_cov is not None:  # shape and symmetry now, before the kernels
+            y_cov = as_covariance(y_cov, len(X), "y_cov")
         # one pass gives K and the NTK of the trained parameters (K ignores λ)
         k, th = nngp_ntk(X, architecture=self._trained(arch), n_jobs=self.n_jobs)
+        if not np.any(th):
+            raise ValueError(_zero_ntk_message(X, arch))
         self.architecture_ = arch
         self.X_train_ = X
         self.flow_ = LinearFlow(
@@ -160,12 +179,21 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _check_params(self):
+        """Every constructor argument, before any kernel is computed."""
         if self.training not in _TRAINING:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"training must be one of {_TRAINING}, got {self.training!r}"
             )
         check_positive(self.learning_rate, "learning_rate")
         check_times(self.time, self.discrete)
+        for name in ("discrete", "replicas"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise InvalidParameterError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}"
+                )
+        if self.rcond is not None:
+            check_positive(self.rcond, "rcond")
+        resolve_n_jobs(self.n_jobs)
 
     def _trained(self, arch):
         """The architecture whose NTK drives training: for ``"readout"`` every
@@ -214,9 +242,11 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         time = self.time if time is None else time
+        check_times(time, self.discrete)
         want = "cov" if return_cov else "std" if return_std else None
         if return_std and return_cov:
             raise ValueError("at most one of return_std and return_cov can be True")
+        check_part(part)
         th, k, kss = self._test_kernels(X, want)
         out = self.flow_.predict(
             th,
@@ -249,6 +279,8 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         n_samples : int, default=1
         time : float or array-like, default=None
         random_state : int, Generator, RandomState or None, default=0
+            Through :func:`~nngpbayes._validation.check_generator`: an int seeds
+            ``numpy.random.default_rng``.
 
         Returns
         -------
@@ -256,13 +288,13 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        rng = _generator(random_state)
+        n_samples = check_int(n_samples, "n_samples")
+        rng = check_generator(random_state)
         time = self.time if time is None else time
+        check_times(time, self.discrete)
         th, k, kss = self._test_kernels(X, "cov")
         return self.flow_.sample(
-            th, k, kss, time, int(n_samples), rng, replicas=self.replicas
+            th, k, kss, time, n_samples, rng, replicas=self.replicas
         )
 
     # -- spectral tools --------------------------------------------------------------
@@ -289,18 +321,15 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         times, _ = check_times(time, self.discrete)
-        flow = self.flow_
-        y_t = flow.data_projection.reshape(len(flow.eigenvalues), -1)
-        n_out = y_t.shape[1]
-        m_diag = np.diag(flow._m)
-        train = []
-        for t in times:
-            e = flow.residual_factors(t)
-            loss = (e**2)[:, None] * (y_t**2 + m_diag[:, None])
-            if self.replicas:
-                loss = loss + ((1 - e) ** 2)[:, None]
-            train.append(0.5 * loss.sum())
-        result = {"time": times, "train": np.array(train)}
+        if (X_val is None) != (y_val is None):
+            raise ValueError(
+                "X_val and y_val must be given together, got "
+                f"X_val={'None' if X_val is None else 'an array'} and "
+                f"y_val={'None' if y_val is None else 'an array'}"
+            )
+        train = self.flow_.training_loss(times, replicas=self.replicas)
+        n_out = int(np.prod(self.data_projection_.shape[1:]))
+        result = {"time": times, "train": train}
         if X_val is None:
             return result
         result["validation"] = self._validation_loss(
@@ -327,8 +356,8 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         cov = cov[..., 0] if cov.ndim == 4 else cov
         out = []
         for m, s in zip(mean, cov, strict=True):
-            r = np.linalg.solve(chol, m - y_val)
-            c_inv_s = np.linalg.solve(chol.T, np.linalg.solve(chol, s))
+            r = sla.solve_triangular(chol, m - y_val, lower=True)  # L⁻¹(m − y)
+            c_inv_s = sla.cho_solve((chol, True), s)  # C⁻¹Σ
             out.append(0.5 * ((r**2).sum() + n_out * np.trace(c_inv_s)))
         return np.array(out)
 
@@ -339,8 +368,28 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         return tags
 
 
-def _generator(random_state):
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    rs = check_random_state(random_state)
-    return np.random.default_rng(rs.randint(0, 2**32 - 1, dtype=np.uint64))
+def _zero_ntk_message(X, arch):
+    """Why the NTK that drives training vanishes on X, and what to change."""
+    if not np.any(X) and not np.any(arch.bias_variance):
+        cause = (
+            "every input in X is zero and bias_variance=0, so every pre-activation "
+            "is exactly 0"
+        )
+    else:
+        cause = (
+            f"the learning rates weight_lr={_fmt(arch.weight_lr)} and "
+            f"bias_lr={_fmt(arch.bias_lr)} give no trained parameter a gradient "
+            "on these inputs"
+        )
+    return (
+        f"the NTK that drives training is identically zero on X: {cause}. Gradient "
+        "descent cannot move the networks (every mode has eigenvalue 0), so there "
+        "is nothing to fit. Use a non-zero bias_variance or non-zero inputs (or "
+        "non-zero learning rates)."
+    )
+
+
+def _fmt(values):
+    """A per-layer array as a scalar when every layer has the same value."""
+    values = np.asarray(values)
+    return f"{values[0]:g}" if np.all(values == values[0]) else str(values.tolist())

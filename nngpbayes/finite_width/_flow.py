@@ -9,9 +9,14 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from .._numerics import as_covariance, cholesky_psd
-from .._validation import check_inputs, check_positive
-from ..networks import StabilityWarning, _mlp
-from ._hierarchy import NTKHierarchy, _member_tensors, _prepare
+from .._validation import (
+    InvalidParameterError,
+    check_inputs,
+    check_int,
+    check_positive,
+)
+from ..networks import StabilityWarning, forward
+from ._hierarchy import NTKHierarchy, _member_tensors, _prepare, check_ensemble
 from ._solve import (
     MemberProblem,
     closed_form,
@@ -106,35 +111,13 @@ class FiniteWidthFlow:
         y_cov=None,
         training="full",
     ):
-        if isinstance(order, bool) or order not in (0, 1):
-            raise ValueError(f"order must be 0 or 1, got {order!r}")
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-        if training not in _TRAINING:
-            raise ValueError(f"training must be one of {_TRAINING}, got {training!r}")
-        check_positive(learning_rate, "learning_rate")
-        if dt is not None:
-            check_positive(dt, "dt")
+        self.order, self.learning_rate, self.dt, self.method, training = (
+            _check_settings(order, learning_rate, dt, method, training)
+        )
         X = check_inputs(X, "X")
-        self.order, self.learning_rate, self.dt, self.method = (
-            int(order),
-            float(learning_rate),
-            None if dt is None else float(dt),
-            method,
-        )
         self._ensemble = _initial_copy(ensemble, X)
-        X, _, self._arch, params = _prepare(
-            self._ensemble, X, None, 0, derivatives=self.order == 1
-        )
-        if training == "readout":  # hidden layers frozen: λ = 0 there
-            arch, hidden = self._arch, self._arch.depth
-            self._arch = arch.replace(
-                weight_lr=np.r_[np.zeros(hidden), arch.weight_lr[-1]],
-                bias_lr=np.r_[np.zeros(hidden), arch.bias_lr[-1]],
-            )
-        n_members = self._ensemble.n_members
-        y = _check_targets(y, len(X), n_members)
-        self.X, self.y = X, y
+        self.X = X
+        self.y = _check_targets(y, len(X), len(self._ensemble.weights_[0]))
         # C = L Lᵀ: the loss ½ eᵀC⁻¹e becomes ½‖L⁻¹e‖², i.e. F = C = I after L⁻¹
         # acts on every slot that runs over training inputs (THEORY.md §2, §5)
         self._chol = (
@@ -142,21 +125,25 @@ class FiniteWidthFlow:
             if y_cov is None
             else cholesky_psd(as_covariance(y_cov, len(X), "y_cov"), "y_cov")
         )
-        self._params = params
-        steps = dt is not None
+        _, _, arch, self._params, _ = _prepare(
+            self._ensemble, X, None, 0, derivatives=self.order == 1
+        )
+        self._arch = _readout_only(arch) if training == "readout" else arch
+        # the long work: each member's tensors on the training inputs
+        steps = self.dt is not None
         members = [
             _member_tensors(w, b, X, None, self._arch, 0, steps, self.order == 0)
             for w, b in self._members()
         ]
-        self.hierarchy_ = (
-            None
-            if self.order == 0
-            else NTKHierarchy(
-                **{k: np.stack([m[k] for m in members]) for k in members[0]}
-            )
-        )
-        phi0 = _mlp.forward(params, X, self._arch.activation)[..., 0]
-        targets = np.broadcast_to(y, (n_members, len(X)))
+        self.hierarchy_ = None if self.order == 0 else _stack_hierarchy(members)
+        self._set_problems(members)
+        if self.dt is not None:
+            self._warn_if_unstable()
+
+    def _set_problems(self, members):
+        """Whitened φ_0, targets and tensors; one :class:`MemberProblem` per member."""
+        phi0 = forward(self._params, self.X, self._arch.activation)[..., 0]
+        targets = np.broadcast_to(self.y, phi0.shape[:2])
         self._phi0 = self._whiten(phi0.T).T  # (M, n), whitened
         self._y = self._whiten(targets.T).T
         self._train = [self._whiten_tensors(t, first=True) for t in members]
@@ -165,15 +152,16 @@ class FiniteWidthFlow:
             for t, p, yy in zip(self._train, self._phi0, self._y, strict=True)
         ]
         self.eigenvalues_ = np.stack([p.s for p in self._problems])
-        if steps:
-            top = self.learning_rate * self.dt * self.eigenvalues_.max()
-            if top >= 2.0:
-                warnings.warn(
-                    f"learning_rate·dt·max eig(H_0 C⁻¹) = {top:.3g} >= 2: gradient "
-                    "descent diverges; the predictions describe that divergence",
-                    StabilityWarning,
-                    stacklevel=2,
-                )
+
+    def _warn_if_unstable(self):
+        top = self.learning_rate * self.dt * self.eigenvalues_.max()
+        if top >= 2.0:
+            warnings.warn(
+                f"learning_rate·dt·max eig(H_0 C⁻¹) = {top:.3g} >= 2: gradient "
+                "descent diverges; the predictions describe that divergence",
+                StabilityWarning,
+                stacklevel=3,
+            )
 
     def _whiten(self, a, axis=0):
         """L⁻¹ applied along ``axis`` (a slot over training inputs)."""
@@ -240,7 +228,7 @@ class FiniteWidthFlow:
 
         ``X_new`` already checked (:meth:`_check_new`).
         """
-        phi0 = _mlp.forward(self._params, X_new, self._arch.activation)[..., 0]
+        phi0 = forward(self._params, X_new, self._arch.activation)[..., 0]
         steps = self.dt is not None
         for start in range(0, len(X_new), _ROW_CHUNK):
             part = X_new[start : start + _ROW_CHUNK]
@@ -378,23 +366,46 @@ def _check_targets(y, n, n_members):
     return y
 
 
+def _check_settings(order, learning_rate, dt, method, training):
+    """The scalar arguments of :class:`FiniteWidthFlow`, checked."""
+    try:
+        order = check_int(order, "order", min_val=0, max_val=1)
+    except InvalidParameterError:
+        raise InvalidParameterError(f"order must be 0 or 1, got {order!r}") from None
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if training not in _TRAINING:
+        raise ValueError(f"training must be one of {_TRAINING}, got {training!r}")
+    learning_rate = check_positive(learning_rate, "learning_rate")
+    dt = None if dt is None else check_positive(dt, "dt")
+    return order, learning_rate, dt, method, training
+
+
+def _readout_only(arch):
+    """``arch`` with the hidden layers frozen (λ = 0 there)."""
+    hidden = arch.depth
+    return arch.replace(
+        weight_lr=np.r_[np.zeros(hidden), arch.weight_lr[-1]],
+        bias_lr=np.r_[np.zeros(hidden), arch.bias_lr[-1]],
+    )
+
+
+def _stack_hierarchy(members):
+    """An :class:`NTKHierarchy` from the per-member tensor dicts."""
+    return NTKHierarchy(**{k: np.stack([m[k] for m in members]) for k in members[0]})
+
+
 def _initial_copy(ensemble, X):
     """A shallow copy of ``ensemble`` holding its members' initial parameters."""
-    if not hasattr(ensemble, "initialize"):
-        raise TypeError(
-            f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}"
-        )
+    check_ensemble(ensemble)
     ens = copy.copy(ensemble)
     if hasattr(ensemble, "weights_"):
-        if getattr(ensemble, "n_outputs_", 1) != 1:
+        if ensemble.n_outputs_ != 1:
             raise ValueError(
                 "FiniteWidthFlow needs single-output networks (the outputs of a "
                 f"finite network are coupled), got n_outputs={ensemble.n_outputs_}"
             )
-        gens = [np.random.default_rng(s) for s in ensemble._seeds]
-        ens.weights_, ens.biases_ = _mlp.init_params(
-            ensemble.architecture_, ensemble.sizes_, gens
-        )
+        ens.weights_, ens.biases_ = ensemble.initial_parameters()
     else:
         ens.initialize(X.shape[1], 1)
     return ens

@@ -95,7 +95,7 @@ def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False):
     >>> h.ntk.shape, h.o3.shape, h.o4.shape
     ((2, 4, 4), (2, 4, 4, 4), (2, 4, 4, 4, 4))
     """
-    X, R, arch, params = _prepare(ensemble, X, X_rows, output)
+    X, R, arch, params, output = _prepare(ensemble, X, X_rows, output)
     parts = [
         _member_tensors(
             [w[m] for w in params[0]],
@@ -106,27 +106,31 @@ def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False):
             output,
             steps,
         )
-        for m in range(ensemble.n_members)
+        for m in range(len(params[0][0]))
     ]
     stacked = {key: np.stack([p[key] for p in parts]) for key in parts[0]}
     return NTKHierarchy(**stacked)
 
 
 def _prepare(ensemble, X, X_rows, output, derivatives=True):
-    """Validate the ensemble and inputs; the parameters as stacked arrays."""
-    if not hasattr(ensemble, "predict") or not hasattr(ensemble, "initialize"):
-        raise TypeError(
-            f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}"
-        )
-    X = check_inputs(X, "X")
-    ensemble._ensure_initialized(X)  # also checks X's number of features
+    """Validate the ensemble and inputs (before any long work).
+
+    Returns
+    -------
+    X, X_rows : ndarray of shape (n, n_features), (n_rows, n_features) or None
+    arch : Architecture
+    params : (weights, biases), per layer (n_members, n_(ℓ−1), n_ℓ), (n_members, n_ℓ)
+    output : int
+    """
+    check_ensemble(ensemble)
+    X = ensemble.ensure_initialized(X, "X")  # also checks X's number of features
     R = None if X_rows is None else check_inputs(X_rows, "X_rows")
     if R is not None and R.shape[1] != ensemble.n_features_in_:
         raise ValueError(
             f"X_rows has {R.shape[1]} features, but the ensemble was built for "
             f"{ensemble.n_features_in_}"
         )
-    ensemble._check_output(output)
+    output = ensemble.check_output(output)
     params = (ensemble.weights_, ensemble.biases_)
     check_finite_params(params)
     arch = ensemble.architecture_
@@ -138,7 +142,17 @@ def _prepare(ensemble, X, X_rows, output, derivatives=True):
                 f"activation {arch.activation!r} cannot be used in the 1/n expansion: "
                 f"{exc}"
             ) from exc
-    return X, R, arch, params
+    return X, R, arch, params, output
+
+
+def check_ensemble(ensemble):
+    """TypeError unless ``ensemble`` answers the :class:`~nngpbayes.MLPEnsemble`
+    interface the expansion uses."""
+    needed = ("initialize", "ensure_initialized", "check_output", "initial_parameters")
+    if not all(hasattr(ensemble, name) for name in needed):
+        raise TypeError(
+            f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}"
+        )
 
 
 def check_finite_params(params):

@@ -57,16 +57,53 @@ class MemberState:
 
 
 def member_state(weights, biases, Z, arch, output=0, first_order=True, n_train=None):
-    """Quantities of one member (weights[ℓ] of shape (n_(ℓ−1), n_ℓ)) on points Z.
+    """Quantities of one member on the points Z.
 
-    Without ``first_order`` only the forward and backward passes (enough for
-    :func:`kernel`). With ``n_train`` (the first rows of Z are the training
-    inputs) first-order perturbations δ_p[q] are computed only where the tensors
-    need them: every point along training directions, and training points along
-    the other directions; the rest stays zero.
+    Parameters
+    ----------
+    weights, biases : lists of ndarray
+        Per layer ℓ, shapes (n_(ℓ−1), n_ℓ) and (n_ℓ,).
+    Z : ndarray of shape (N, n_features)
+    arch : Architecture
+    output : int, default=0
+    first_order : bool, default=True
+        Without it only the forward and backward passes (enough for :func:`kernel`).
+    n_train : int, optional
+        The first ``n_train`` rows of Z are the training inputs (default: all).
+        First-order perturbations δ_p[q] are computed only where the tensors need
+        them: every point along training directions, and training points along the
+        other directions; the rest stays zero.
+
+    Returns
+    -------
+    MemberState
     """
+    st = _forward_backward(weights, biases, Z, arch, output)
+    if not first_order:
+        return st
+    act, hidden = arch.activation, len(weights) - 1
+    st.d2 = [act.second_derivative(st.z[k]) for k in range(hidden)]
+    st.d3 = [act.third_derivative(st.z[k]) for k in range(hidden)]
+    N = len(Z)
+    n = N if n_train is None else n_train
+    need = np.zeros((N, N), dtype=bool)
+    need[:, :n] = True
+    need[:n, :] = True
+    pp, qq = np.nonzero(need)
+    dh, dz = _first_order_forward(st, pp, qq)
+    dg, du = _first_order_backward(st, pp, qq, dz)
+    st.dh, st.dz, st.dg, st.du = (
+        [_scatter(x, pp, qq, N) for x in layers] for layers in (dh, dz, dg, du)
+    )
+    return st
+
+
+def _forward_backward(weights, biases, Z, arch, output):
+    """A :class:`MemberState` with the forward pass (h, z, σ') and the backward
+    signals g, u of one output unit (THEORY.md §5)."""
     act = arch.activation
     n_layers = len(weights)
+    hidden = n_layers - 1
     st = MemberState()
     st.W = weights
     st.lw = [arch.weight_lr[k] / weights[k].shape[0] for k in range(n_layers)]
@@ -75,83 +112,63 @@ def member_state(weights, biases, Z, arch, output=0, first_order=True, n_train=N
     for k in range(n_layers):
         zk = h[k] @ weights[k] + biases[k]
         z.append(zk)
-        if k < n_layers - 1:
+        if k < hidden:
             h.append(act(zk))
     st.h, st.z = h, z
-    N = len(Z)
-    hidden = n_layers - 1
     st.d1 = [act.derivative(z[k]) for k in range(hidden)]
     g = [None] * n_layers
-    g[-1] = np.zeros((N, weights[-1].shape[1]))
+    g[-1] = np.zeros((len(Z), weights[-1].shape[1]))
     g[-1][:, output] = 1.0
     u = [None] * hidden
     for k in range(hidden - 1, -1, -1):
         u[k] = g[k + 1] @ weights[k + 1].T
         g[k] = st.d1[k] * u[k]
     st.g, st.u = g, u
-    if not first_order:
-        return st
-    st.d2 = [act.second_derivative(z[k]) for k in range(hidden)]
-    st.d3 = [act.third_derivative(z[k]) for k in range(hidden)]
-    n = N if n_train is None else n_train
-    need = np.zeros((N, N), dtype=bool)
-    need[:, :n] = True
-    need[:n, :] = True
-    pp, qq = np.nonzero(need)
-    # first order along the pairs: δz_p[q] = δh_p[q] W + Θ̂_pq g_q
-    dh, dz = [None] * n_layers, [None] * hidden
+    return st
+
+
+def _first_order_forward(st, pp, qq):
+    """δh_p[q], δz_p[q] for the pairs (pp, qq), each (P, width) per layer.
+
+    δz_p[q] = δh_p[q] W + Θ̂_pq g_q, δh^(ℓ+1)_p[q] = σ'(z_p) δz_p[q].
+    """
+    hidden = len(st.W) - 1
+    dh, dz = [None] * len(st.W), [None] * hidden
     for k in range(hidden):
-        theta = st.lb[k] + st.lw[k] * np.einsum("pw,pw->p", h[k][pp], h[k][qq])
-        dzk = theta[:, None] * g[k][qq]
+        theta = st.lb[k] + st.lw[k] * np.einsum("pw,pw->p", st.h[k][pp], st.h[k][qq])
+        dzk = theta[:, None] * st.g[k][qq]
         if dh[k] is not None:
-            dzk += dh[k] @ weights[k]
+            dzk += dh[k] @ st.W[k]
         dz[k] = dzk
         dh[k + 1] = st.d1[k][pp] * dzk
-    # backward: δu_p[q] = δg^(ℓ+1)_p[q] W^(ℓ+1)ᵀ + (λ_W/n)(g_p·g_q) h^(ℓ+1)_q,
-    # δg_p[q] = σ''(z_p) δz_p[q] u_p + σ'(z_p) δu_p[q]
-    dg, du = [None] * n_layers, [None] * hidden
-    for k in range(hidden - 1, -1, -1):
-        gg = np.einsum("pw,pw->p", g[k + 1][pp], g[k + 1][qq])
-        duk = st.lw[k + 1] * gg[:, None] * h[k + 1][qq]
-        if dg[k + 1] is not None:
-            duk += dg[k + 1] @ weights[k + 1].T
-        du[k] = duk
-        dg[k] = st.d2[k][pp] * dz[k] * u[k][pp] + st.d1[k][pp] * duk
+    return dh, dz
 
-    def full(pairs):
-        if pairs is None:
-            return None
-        out = np.zeros((N, N, pairs.shape[-1]))
-        out[pp, qq] = pairs
-        return out
 
-    st.dh, st.dz = [full(x) for x in dh], [full(x) for x in dz]
-    st.dg, st.du = [full(x) for x in dg], [full(x) for x in du]
-    return st
-    st.d2 = [act.second_derivative(z[k]) for k in range(hidden)]
-    st.d3 = [act.third_derivative(z[k]) for k in range(hidden)]
-    # first order, every point along every direction: δz_p[q] = δh_p[q] W + Θ̂_pq g_q
-    dh, dz = [None] * n_layers, [None] * hidden
-    for k in range(hidden):
-        theta = st.lb[k] + st.lw[k] * (h[k] @ h[k].T)  # layer-k parameter kernel
-        dzk = theta[:, :, None] * g[k][None, :, :]
-        if dh[k] is not None:
-            dzk += _mm(dh[k], weights[k])
-        dz[k] = dzk
-        dh[k + 1] = st.d1[k][:, None, :] * dzk
-    # backward: δu_p[q] = δg^(ℓ+1)_p[q] W^(ℓ+1)ᵀ + (λ_W/n)(g_p·g_q) h^(ℓ+1)_q,
-    # δg_p[q] = σ''(z_p) δz_p[q] u_p + σ'(z_p) δu_p[q]
-    dg, du = [None] * n_layers, [None] * hidden
+def _first_order_backward(st, pp, qq, dz):
+    """δg_p[q], δu_p[q] for the pairs (pp, qq), each (P, width) per layer.
+
+    δu_p[q] = δg^(ℓ+1)_p[q] W^(ℓ+1)ᵀ + (λ_W/n)(g_p·g_q) h^(ℓ+1)_q,
+    δg_p[q] = σ''(z_p) δz_p[q] u_p + σ'(z_p) δu_p[q].
+    """
+    hidden = len(st.W) - 1
+    dg, du = [None] * len(st.W), [None] * hidden
     for k in range(hidden - 1, -1, -1):
-        gg = g[k + 1] @ g[k + 1].T
-        duk = st.lw[k + 1] * gg[:, :, None] * h[k + 1][None, :, :]
+        gg = np.einsum("pw,pw->p", st.g[k + 1][pp], st.g[k + 1][qq])
+        duk = st.lw[k + 1] * gg[:, None] * st.h[k + 1][qq]
         if dg[k + 1] is not None:
-            duk += _mm(dg[k + 1], weights[k + 1].T)
+            duk += dg[k + 1] @ st.W[k + 1].T
         du[k] = duk
-        dg[k] = st.d2[k][:, None, :] * dz[k] * u[k][:, None, :]
-        dg[k] += st.d1[k][:, None, :] * duk
-    st.dh, st.dz, st.dg, st.du = dh, dz, dg, du
-    return st
+        dg[k] = st.d2[k][pp] * dz[k] * st.u[k][pp] + st.d1[k][pp] * duk
+    return dg, du
+
+
+def _scatter(pairs, pp, qq, N):
+    """Values on the pairs (pp, qq) as a full (N, N, width) array, zero elsewhere."""
+    if pairs is None:
+        return None
+    out = np.zeros((N, N, pairs.shape[-1]))
+    out[pp, qq] = pairs
+    return out
 
 
 def kernel(st):
@@ -252,13 +269,30 @@ def _pair_sym(a, b, qi, ri):
 
 
 def _t_chunk(st, idx, n, qi, ri):
+    """T(p; q, r, s) for the points p in ``idx`` and the pairs (q, r) = (qi, ri),
+    shape (P, n_pairs, N): second-order forward, then backward layer by layer."""
     L = len(st.W)
-    hidden = L - 1
-    W = st.W
-    P = len(idx)
-    # forward: δ²z_p[q,r] = δ²h_p[q,r] W
-    #                      + (λ_W/n)[(δh_p[q]·h_r) g_r + (δh_p[r]·h_q) g_q]
-    d2h = [None] * L  # of the layer inputs, (P, n_pairs, width)
+    d2h, d2z = _second_order_forward(st, idx, n, qi, ri)
+    out = np.zeros((len(idx), len(qi), len(st.h[0])))
+    d2g_next = None
+    for k in range(L - 1, -1, -1):
+        d2g = None
+        if k < L - 1:
+            d2g = _second_order_signal(st, k, idx, n, qi, ri, d2z[k], d2g_next)
+        out += _t_layer(st, k, idx, n, d2h[k], d2g, qi, ri)
+        d2g_next = d2g
+    return out
+
+
+def _second_order_forward(st, idx, n, qi, ri):
+    """δ²h (layer inputs) and δ²z of the points ``idx`` for the pairs (q, r).
+
+    δ²z_p[q,r] = δ²h_p[q,r] W + (λ_W/n)[(δh_p[q]·h_r) g_r + (δh_p[r]·h_q) g_q],
+    δ²h^(ℓ+1)_p[q,r] = σ″(z_p) δz_p[q] δz_p[r] + σ'(z_p) δ²z_p[q,r];
+    each (P, n_pairs, width) or None where it vanishes.
+    """
+    hidden = len(st.W) - 1
+    d2h = [None] * len(st.W)
     d2z = [None] * hidden
     for k in range(hidden):
         d2zk = None
@@ -266,7 +300,7 @@ def _t_chunk(st, idx, n, qi, ri):
             a = st.dh[k][idx][:, :n] @ st.h[k][:n].T  # (P, n, n): δh_p[q]·h_r
             d2zk = st.lw[k] * _pair_sym(a, st.g[k][:n], qi, ri)
             if d2h[k] is not None:
-                d2zk += _mm(d2h[k], W[k])
+                d2zk += _mm(d2h[k], st.W[k])
         dzq = st.dz[k][idx][:, :n]  # (P, n, w)
         quad = st.d2[k][idx][:, None, :] * dzq[:, qi] * dzq[:, ri]
         if d2zk is None:
@@ -274,34 +308,33 @@ def _t_chunk(st, idx, n, qi, ri):
         else:
             d2h[k + 1] = quad + st.d1[k][idx][:, None, :] * d2zk
         d2z[k] = d2zk
-    # backward, contracting layer by layer
-    out = np.zeros((P, len(qi), len(st.h[0])))
-    d2g_next = None
-    for k in range(L - 1, -1, -1):
-        d2g = None
-        if k < L - 1:
-            # δ²u_p[q,r] = δ²g^(k+1) Wᵀ + (λ_W/n)[(δg_p[q]·g_r) h_r + (δg_p[r]·g_q) h_q]
-            d2u = None
-            if st.dg[k + 1] is not None:
-                b = st.dg[k + 1][idx][:, :n] @ st.g[k + 1][:n].T
-                d2u = st.lw[k + 1] * _pair_sym(b, st.h[k + 1][:n], qi, ri)
-                if d2g_next is not None:
-                    d2u += _mm(d2g_next, W[k + 1].T)
-            up = st.u[k][idx][:, None, :]  # (P, 1, w)
-            dzq = st.dz[k][idx][:, :n]
-            duq = st.du[k][idx][:, :n]
-            d1, d2, d3 = (d[idx][:, None, :] for d in (st.d1[k], st.d2[k], st.d3[k]))
-            # δ²g = σ‴ δz δz u + σ″ (δ²z u + δz[q] δu[r] + δz[r] δu[q]) + σ' δ²u
-            d2g = d3 * up * dzq[:, qi] * dzq[:, ri]
-            cross = dzq[:, qi] * duq[:, ri] + dzq[:, ri] * duq[:, qi]
-            if d2z[k] is not None:
-                cross += d2z[k] * up
-            d2g += d2 * cross
-            if d2u is not None:
-                d2g += d1 * d2u
-        out += _t_layer(st, k, idx, n, d2h[k], d2g, qi, ri)
-        d2g_next = d2g
-    return out
+    return d2h, d2z
+
+
+def _second_order_signal(st, k, idx, n, qi, ri, d2z, d2g_next):
+    """δ²g at hidden layer k for the points ``idx`` and pairs (q, r).
+
+    δ²u_p[q,r] = δ²g^(k+1) Wᵀ + (λ_W/n)[(δg_p[q]·g_r) h_r + (δg_p[r]·g_q) h_q],
+    δ²g = σ‴ δz δz u + σ″ (δ²z u + δz[q] δu[r] + δz[r] δu[q]) + σ' δ²u.
+    """
+    d2u = None
+    if st.dg[k + 1] is not None:
+        b = st.dg[k + 1][idx][:, :n] @ st.g[k + 1][:n].T
+        d2u = st.lw[k + 1] * _pair_sym(b, st.h[k + 1][:n], qi, ri)
+        if d2g_next is not None:
+            d2u += _mm(d2g_next, st.W[k + 1].T)
+    up = st.u[k][idx][:, None, :]  # (P, 1, w)
+    dzq = st.dz[k][idx][:, :n]
+    duq = st.du[k][idx][:, :n]
+    d1, d2, d3 = (d[idx][:, None, :] for d in (st.d1[k], st.d2[k], st.d3[k]))
+    d2g = d3 * up * dzq[:, qi] * dzq[:, ri]
+    cross = dzq[:, qi] * duq[:, ri] + dzq[:, ri] * duq[:, qi]
+    if d2z is not None:
+        cross += d2z * up
+    d2g += d2 * cross
+    if d2u is not None:
+        d2g += d1 * d2u
+    return d2g
 
 
 def _t_layer(st, k, idx, n, d2h, d2g, qi, ri):

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from .._dual import Dual
 from .._numerics import empty_large
-from .._validation import check_pair, resolve_n_jobs
+from .._validation import InvalidParameterError, check_int, check_pair, resolve_n_jobs
 from ..architecture import Architecture
 from ._recursion import cosine_gaps, diag_recursion, pair_recursion, series_lengths
 
@@ -60,16 +60,30 @@ def nngp_ntk(
     ntk : bool, default=True
         Also compute the NTK (``False`` returns ``KernelPair(nngp, None)``, cheaper).
     n_jobs : int, default=None
-        Worker threads over blocks; ``None`` uses every core, 1 runs serially.
-        Results do not depend on it.
+        Worker threads over blocks, following joblib: ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context; ``-1`` means all cores. Results do
+        not depend on it.
     block_size : int, default=None
-        Rows and columns per block; ``None`` picks one that keeps intermediates in
-        cache. Results do not depend on it.
+        Rows and columns per block (>= 1); ``None`` picks one that keeps
+        intermediates in cache. Results do not depend on it.
 
     Returns
     -------
     KernelPair
         ``(nngp, ntk)``, each of shape (n1, n2) (or (n1,) with ``diag=True``).
+
+    Raises
+    ------
+    ValueError
+        Inputs that are not finite 2-D arrays, feature counts that differ, ``X2``
+        with ``diag=True``, and bad ``n_jobs`` or ``block_size`` (errors name the
+        argument and the value).
+
+    Notes
+    -----
+    Inputs of zero norm are allowed: their pre-activations are exactly C_b, so
+    without bias the kernels are the exact, finite values the recursion gives at
+    zero variance (0 for σ(0) = 0, e.g. ReLU; C_W σ(0)² for σ(0) ≠ 0).
 
     Examples
     --------
@@ -86,6 +100,9 @@ def nngp_ntk(
         raise TypeError(
             f"architecture must be an nngpbayes.Architecture, got {type(arch).__name__}"
         )
+    for name, flag in (("diag", diag), ("ntk", ntk)):
+        if not isinstance(flag, bool | np.bool_):
+            raise InvalidParameterError(f"{name} must be True or False, got {flag!r}")
     hp = (arch.weight_variance, arch.bias_variance, arch.weight_lr, arch.bias_lr)
     nngp, theta = evaluate(
         X1,
@@ -106,62 +123,82 @@ def evaluate(
     """Kernels for per-layer hyperparameters ``hp`` (arrays or Duals).
 
     With Dual hyperparameters the results are Duals whose tangents (leading axis P)
-    are the derivatives along the hyperparameter directions.
+    are the derivatives along the hyperparameter directions. Arguments are checked
+    before any kernel work (``n_jobs`` as in :func:`nngp_ntk`).
     """
     X1, X2 = check_pair(X1, X2)
     if diag and X2 is not None:
         raise ValueError("diag=True computes K(x, x) for X1 only; pass X2=None")
-    n0 = X1.shape[1]
-    sq1 = np.einsum("ij,ij->i", X1, X1) / n0
-    side1, th1 = diag_recursion(sq1, hp, activation, want_ntk)
+    resolve_n_jobs(n_jobs)
+    if block_size is not None:
+        block_size = check_int(block_size, "block_size")
+    sides = _sides(X1, X2, hp, activation, want_ntk)
     if diag:
-        return side1[0][-1], th1
-    if X2 is None:
-        sq2, side2 = sq1, side1
-    else:
-        sq2 = np.einsum("ij,ij->i", X2, X2) / n0
-        side2, _ = diag_recursion(sq2, hp, activation, False)
-        len1, len2 = series_lengths(side1[2]), series_lengths(side2[2])
-        if len1 != len2:  # one truncation for both sets (adaptive series)
-            most = [max(a, b) for a, b in zip(len1, len2, strict=True)]
-            if most != len1:
-                side1, _ = diag_recursion(sq1, hp, activation, False, most)
-            if most != len2:
-                side2, _ = diag_recursion(sq2, hp, activation, False, most)
+        return sides[0][0][-1], sides[2]
     symmetric = X2 is None
     X2 = X1 if symmetric else X2
-    n1, n2 = X1.shape[0], X2.shape[0]
     size = block_size or _default_block(activation, hp)
-    blocks = _blocks(n1, n2, int(size), symmetric)
-    out = _Output(n1, n2, hp, want_ntk)
-    data = (X1, X2, sq1, sq2, side1, side2, n0)
+    blocks = _blocks(X1.shape[0], X2.shape[0], int(size), symmetric)
+    out = _Output(X1.shape[0], X2.shape[0], hp, want_ntk)
+    data = (X1, X2, sides[3], sides[4], sides[0], sides[1], X1.shape[1])
 
     def work(block):
         (i0, i1), (j0, j1) = block
         k, th = _tile(data, i0, i1, j0, j1, hp, activation, want_ntk)
-        out.write(
-            k,
-            th,
-            i0,
-            i1,
-            j0,
-            j1,
-            mirror=symmetric and i0 != j0,
-            on_diagonal=symmetric and i0 == j0,
-        )
+        on_diagonal = symmetric and i0 == j0
+        out.write(k, th, i0, i1, j0, j1, symmetric and not on_diagonal, on_diagonal)
 
-    n_workers = resolve_n_jobs(n_jobs, len(blocks))
+    _run(work, blocks, resolve_n_jobs(n_jobs, len(blocks)))
+    if symmetric:  # K(x, x) from the diagonal recursion: diag() matches bit for bit
+        out.set_diagonal(sides[0][0][-1], sides[2])
+    return out.result()
+
+
+def _sides(X1, X2, hp, activation, want_ntk):
+    """The diagonal recursions of both input sets, with one series truncation.
+
+    Returns
+    -------
+    side1, side2 : tuple
+        :func:`diag_recursion` data of ``X1`` and ``X2`` (``side2 is side1`` when
+        ``X2`` is None).
+    ntk_diag : array of shape (n1,) or None
+        Θ(x, x) of ``X1``.
+    sq1, sq2 : ndarray of shape (n1,), (n2,)
+        ``|x|² / n_0``.
+    """
+    n0 = X1.shape[1]
+    sq1 = np.einsum("ij,ij->i", X1, X1) / n0
+    side1, th1 = diag_recursion(sq1, hp, activation, want_ntk)
+    if X2 is None:
+        return side1, side1, th1, sq1, sq1
+    sq2 = np.einsum("ij,ij->i", X2, X2) / n0
+    side2, _ = diag_recursion(sq2, hp, activation, False)
+    len1, len2 = series_lengths(side1[2]), series_lengths(side2[2])
+    if len1 != len2:  # one truncation for both sets (adaptive series)
+        most = [max(a, b) for a, b in zip(len1, len2, strict=True)]
+        if most != len1:
+            side1, _ = diag_recursion(sq1, hp, activation, False, most)
+        if most != len2:
+            side2, _ = diag_recursion(sq2, hp, activation, False, most)
+    return side1, side2, th1, sq1, sq2
+
+
+def _run(work, blocks, n_workers):
+    """``work(block)`` for every block: serially, or on ``n_workers`` threads.
+
+    The tiles write into shared output arrays, so the threads share memory
+    (``require="sharedmem"`` keeps them on threads whatever joblib backend is
+    configured); BLAS is limited to one thread inside each worker.
+    """
     if n_workers == 1:
         for block in blocks:
             work(block)
-    else:
-        with threadpool_limits(1, user_api="blas"):
-            Parallel(n_jobs=n_workers, backend="threading")(
-                delayed(work)(b) for b in blocks
-            )
-    if symmetric:  # K(x, x) from the diagonal recursion: diag() matches bit for bit
-        out.set_diagonal(side1[0][-1], th1)
-    return out.result()
+        return
+    with threadpool_limits(1, user_api="blas"):
+        Parallel(n_jobs=n_workers, prefer="threads", require="sharedmem")(
+            delayed(work)(b) for b in blocks
+        )
 
 
 def _default_block(activation, hp):

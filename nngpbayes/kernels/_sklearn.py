@@ -169,7 +169,9 @@ class NNGPKernel(_NetworkKernel):
     weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
         Bounds for the optimiser, default (1e-3, 1e3).
     n_jobs : int, default=None
-        Threads for large Gram matrices (``None``: every core).
+        Threads for large Gram matrices, following joblib: ``None`` means 1 unless
+        in a :func:`joblib.parallel_config` context; ``-1`` means all cores.
+        Results do not depend on it.
 
     Examples
     --------
@@ -215,13 +217,17 @@ class NTKKernel(_NetworkKernel):
     Parameters
     ----------
     depth, activation, weight_variance, bias_variance, weight_variance_bounds, \
-bias_variance_bounds, n_jobs
+bias_variance_bounds
         As in :class:`NNGPKernel`.
     weight_lr, bias_lr : float, array-like of shape (depth + 1,) or None
         λ_W and λ_b; ``None`` means λ = C (and the gradient with respect to C then
         includes the dependence through λ).
     weight_lr_bounds, bias_lr_bounds : pair of floats or "fixed", default="fixed"
         Learning rates are fixed unless bounds are given.
+    n_jobs : int, default=None
+        Threads for large Gram matrices, following joblib: ``None`` means 1 unless
+        in a :func:`joblib.parallel_config` context; ``-1`` means all cores.
+        Results do not depend on it.
     """
 
     _ntk = True

@@ -19,7 +19,16 @@ from tqdm.auto import tqdm
 
 from . import _mlp
 
-__all__ = ["train"]
+__all__ = ["NonFiniteStep", "train"]
+
+
+class NonFiniteStep(FloatingPointError):
+    """The predictions at step ``args[0]`` are not finite (wrapped by the caller
+    into a :class:`~nngpbayes.networks.DivergenceError` with the stability limit)."""
+
+    @property
+    def step(self):
+        return self.args[0]
 
 
 def train(
@@ -52,14 +61,19 @@ def train(
     -------
     dict with "predictions" (T, M, n_record, n_outputs) and possibly "ntk"
     (T, M, n_record, n_record); empty without ``record``.
+
+    Raises
+    ------
+    NonFiniteStep
+        At the first step whose predictions at ``X`` are NaN or infinite (checked
+        every step on the residuals, which cost nothing extra).
     """
     act = arch.activation
     sizes = [X.shape[1]] + [w.shape[-1] for w in params[0]]
     scales = [
         (arch.weight_lr[i] / sizes[i], arch.bias_lr[i]) for i in range(len(sizes) - 1)
     ]
-    weights, biases = params
-    buffers = [np.empty_like(w) for w in weights]  # gradients, reused every step
+    buffers = [np.empty_like(w) for w in params[0]]  # gradients, reused every step
     history = {"predictions": [], "ntk": []}
     marks = list(record["steps"]) if record else []
     for k in tqdm(
@@ -69,19 +83,38 @@ def train(
             marks.pop(0)
             _record(params, record, act, arch, history)
         if k == n_steps:
+            _check_final(params, X, act, n_steps)
             break
-        out, pre, inputs = _mlp.forward(params, X, act, keep=True)
-        eps = out - targets  # ∂L/∂φ = C⁻¹(φ − y)
-        if cinv is not None:
-            eps = np.matmul(cinv, eps)
-        eps *= step
-        for layer, grad in enumerate(
-            _mlp.backward(params, pre, inputs, eps, act, scales, trainable, buffers)
-        ):
-            if grad is not None:
-                weights[layer] -= grad[0]
-                biases[layer] -= grad[1]
+        with np.errstate(over="ignore", invalid="ignore"):  # caught just below
+            _step(params, X, targets, cinv, act, step, scales, trainable, buffers, k)
     return {key: np.stack(v) for key, v in history.items() if v}
+
+
+def _step(params, X, targets, cinv, act, step, scales, trainable, buffers, k):
+    """One step θ ← θ − η Δt λ ∇L in place; NonFiniteStep(k) on non-finite φ."""
+    weights, biases = params
+    out, pre, inputs = _mlp.forward(params, X, act, keep=True)
+    eps = out - targets  # ∂L/∂φ = C⁻¹(φ − y)
+    if not np.isfinite(eps).all():
+        raise NonFiniteStep(k)
+    if cinv is not None:
+        eps = np.matmul(cinv, eps)
+    eps *= step
+    for layer, grad in enumerate(
+        _mlp.backward(params, pre, inputs, eps, act, scales, trainable, buffers)
+    ):
+        if grad is not None:
+            weights[layer] -= grad[0]
+            biases[layer] -= grad[1]
+
+
+def _check_final(params, X, act, n_steps):
+    """NonFiniteStep(n_steps) if the trained members' outputs are not finite."""
+    if n_steps == 0:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isfinite(_mlp.forward(params, X, act)).all():
+            raise NonFiniteStep(n_steps)
 
 
 def _record(params, record, act, arch, history):

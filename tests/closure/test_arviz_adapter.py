@@ -132,3 +132,71 @@ def test_missing_groups_raise(data):
     no_posterior = _arviz.to_arviz({"observed_data": {"y": np.zeros(3)}})
     with pytest.raises(ValueError, match="'posterior'"):
         _arviz.summary(no_posterior)
+
+
+# -- R-hat and ESS ------------------------------------------------------------------
+def _ar1(phi, shape, seed):
+    """Stationary AR(1) chains x_t = φ x_{t-1} + e_t, shape (n_chains, n_draws)."""
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal(shape)
+    x = np.empty(shape)
+    x[:, 0] = e[:, 0] / np.sqrt(1 - phi**2)
+    for t in range(1, shape[1]):
+        x[:, t] = phi * x[:, t - 1] + e[:, t]
+    return x
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.6, 0.95, -0.4])
+def test_rhat_and_ess_are_arviz_on_the_chains(phi):
+    """The adapter hands ArviZ the (chain, draw) axes unchanged: the same numbers
+    as ArviZ on the bare array, on both lines (no error is tolerated)."""
+    import arviz as az
+
+    x = _ar1(phi, (6, 801), seed=int(10 * abs(phi)))
+    x[0] += 0.2  # a slightly displaced chain
+    data = _arviz.to_arviz({"posterior": {"x": x, "minus_x": -x}})
+    rhat, ess = _arviz.rhat(data), _arviz.ess(data)
+    assert sorted(rhat) == sorted(ess) == ["minus_x", "x"]
+    np.testing.assert_allclose(rhat["x"], float(np.asarray(az.rhat(x))), rtol=1e-12)
+    ref_ess = float(np.asarray(az.ess(x, method="bulk")))
+    np.testing.assert_allclose(ess["x"], ref_ess, rtol=1e-12)
+    # rank-based: invariant under x -> -x up to ties (none in continuous draws)
+    np.testing.assert_allclose(rhat["minus_x"], rhat["x"], rtol=1e-12)
+    assert list(_arviz.rhat(data, var_names=["x"])) == ["x"]
+
+
+def test_ess_of_ar1_reference():
+    """AR(1): τ = (1 + φ)/(1 − φ) = 9. The relative SE of an estimated τ is
+    √(2(2M + 1)/N) (Sokal) for N = 32000 draws and a window M ≈ 3τ = 27: 5.9%;
+    15% is 2.5 SE."""
+    phi = 0.8
+    x = _ar1(phi, (8, 4000), seed=3)
+    tau = (1 + phi) / (1 - phi)
+    data = _arviz.to_arviz({"posterior": {"x": x}})
+    np.testing.assert_allclose(_arviz.ess(data)["x"], x.size / tau, rtol=0.15)
+    # mixed chains: R̂ − 1 ≈ √(2/(m − 1)) τ/(2n) ≈ 0.001 for m = 16 split chains of
+    # n = 2000 draws; 0.01 is the convergence threshold itself
+    assert abs(_arviz.rhat(data)["x"] - 1.0) < 0.01
+
+
+def test_rhat_flags_a_displaced_chain():
+    """One of 6 chains (of sd 1) moved by 2: the variance of the chain means is
+    ≈ 4·5/36 ≈ 0.56 of the within-chain variance, R̂ ≈ √1.56 ≈ 1.25 ≫ 1.01."""
+    x = _ar1(0.0, (6, 801), seed=1)
+    data = _arviz.to_arviz({"posterior": {"x": x}})
+    assert _arviz.rhat(data)["x"] < 1.01  # 12 split chains of 400: R̂ − 1 ≈ 0.001
+    x[0] += 2.0
+    assert _arviz.rhat(_arviz.to_arviz({"posterior": {"x": x}}))["x"] > 1.1
+
+
+def test_diagnostics_of_constant_chains():
+    data = _arviz.to_arviz({"posterior": {"x": np.ones((4, 10))}})
+    assert np.isnan(_arviz.rhat(data)["x"])
+    assert _arviz.ess(data)["x"] == 40.0
+
+
+def test_diagnostics_need_a_posterior():
+    no_posterior = _arviz.to_arviz({"observed_data": {"y": np.zeros(3)}})
+    for diagnostic in (_arviz.rhat, _arviz.ess):
+        with pytest.raises(ValueError, match="'posterior'"):
+            diagnostic(no_posterior)

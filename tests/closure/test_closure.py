@@ -61,7 +61,7 @@ def test_gaussian_identity_xi_vs_r_bv():
 def test_linear_model_replicas_reproduce_the_no_prior_posterior():
     """Depth 0, identity, t = ∞: the replica ensemble is the generalised-least-squares
     (flat-prior) posterior exactly, so E[bias] = E[variance] for a linear truth."""
-    from nngpbayes.closure import Kernels, flow_predictions
+    from nngpbayes.closure._models import Kernels, flow_predictions
 
     x = np.linspace(-1, 1, 12)[:, None]
     xs = np.array([[-0.5], [0.3], [1.5]])
@@ -149,9 +149,9 @@ def test_prior_draw_is_one_consistent_function():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(level=3), "level must be 0, 1 or 2"),
-        (dict(n_replicas=1), "n_replicas must be an integer >= 2"),
-        (dict(n_fits=0), "n_fits must be an integer >= 1"),
+        (dict(level=3), "level == 3, must be <= 2"),
+        (dict(n_replicas=1), "n_replicas == 1, must be >= 2"),
+        (dict(n_fits=0), "n_fits == 0, must be >= 1"),
         (dict(truth=lambda X: np.full(len(X), np.nan)), "NaN or infinite"),
         (dict(truth="sinc"), "truth must be one of"),
         (dict(data_cov=-np.eye(40)), "must be positive definite"),
@@ -165,7 +165,7 @@ def test_bad_input_fails_before_any_fit(kwargs, match):
 
 def test_cli_writes_table_figures_netcdf_and_json(tmp_path, capsys):
     from nngpbayes.cli import main
-    from nngpbayes.closure._arviz import from_netcdf, group_names
+    from nngpbayes.closure import from_netcdf, group_names
 
     out = tmp_path / "out"
     code = main(

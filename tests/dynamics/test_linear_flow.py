@@ -142,6 +142,9 @@ def test_replica_ensemble_matches_monte_carlo(problem):
     eps = rng.multivariate_normal(np.zeros(6), p["C"], size=n)
     phi_t = phi0[:, 9:] + (p["y"] + eps - phi0[:, :9] @ p["F"].T) @ B.T
     mc_mean, mc_cov = phi_t.mean(0), np.cov(phi_t.T)
+    # 5 standard errors with n = 10 000 samples (SE of a mean sqrt(var / n)): the
+    # two-sided Gaussian tail beyond 5 SE is 5.7e-7 per entry, 3e-5 over the
+    # 4 x (4 means + 10 distinct covariances) entries compared below
     se_mean = np.sqrt(np.diag(cov) / n)
     assert np.all(np.abs(mc_mean - mean) < 5 * se_mean)
     # standard error of a sample covariance entry: sqrt((c_ij² + c_ii c_jj) / n)
@@ -168,8 +171,11 @@ def test_singular_kernel_warns_and_stays_finite():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(learning_rate=0.0), "learning_rate must be a finite number > 0"),
+        (dict(learning_rate=0.0), r"learning_rate.*Got learning_rate=0\.0"),
         (dict(learning_rate=np.nan), "learning_rate must be"),
+        (dict(rcond=0.0), r"rcond.*Got rcond=0\.0"),
+        (dict(ntk=np.full((3, 3), np.nan)), "ntk and nngp must be finite"),
+        (dict(y=np.float64(1.0)), "y must have shape"),
         (dict(data_cov=np.ones(2)), "data_cov has 2 variances, expected 3"),
         (dict(data_cov=-np.eye(3)), "data_cov must be positive definite"),
         (
@@ -201,3 +207,64 @@ def test_bad_times_and_unstable_discrete_descent():
         gd.predict(th, time=3)
     with pytest.raises(ValueError, match="counts steps"):
         gd.predict(th, time=2.5)
+
+
+def test_training_loss_at_zero_and_infinite_time(problem):
+    """At t = 0 the ensemble is the prior: ½(yᵀC⁻¹y + tr(C⁻¹FKFᵀ)); at t = ∞ a
+    full-rank flow fits y exactly (replicas: each of the n_data modes keeps one
+    unit of whitened noise, ½ n_data)."""
+    p = problem
+    F, C, y = p["F"], p["C"], p["y"]
+    flow = LinearFlow(p["tg"], p["kg"], y, forward_map=F, data_cov=C)
+    c_inv = np.linalg.inv(C)
+    prior = 0.5 * (y @ c_inv @ y + np.trace(c_inv @ F @ p["kg"] @ F.T))
+    assert flow.training_loss(0.0) == pytest.approx(prior, rel=1e-10)
+    np.testing.assert_allclose(
+        flow.prior_mode_variances.sum(), np.trace(c_inv @ F @ p["kg"] @ F.T), rtol=1e-10
+    )
+    losses = flow.training_loss([0.0, 1.0, np.inf], replicas=True)
+    assert losses.shape == (3,) and np.all(np.diff(losses) < 0)
+    assert losses[-1] == pytest.approx(0.5 * len(y), rel=1e-8)
+    assert flow.training_loss(np.inf) == pytest.approx(0.0, abs=1e-8 * prior)
+
+
+def test_identically_zero_ntk_leaves_the_prior_without_nan():
+    """Θ = 0: no mode moves, so at every time the ensemble is the prior."""
+    k = np.array([[1.0, 0.5], [0.5, 2.0]])
+    flow = LinearFlow(np.zeros((2, 2)), k, np.array([1.0, -1.0]))
+    with pytest.warns(IllConditionedWarning):
+        mean, cov = flow.predict(
+            np.zeros((2, 2)), k, k, [0.0, 3.0, np.inf], return_cov=True
+        )
+    np.testing.assert_array_equal(mean, 0.0)
+    np.testing.assert_allclose(cov, np.broadcast_to(k, (3, 2, 2)), rtol=1e-15)
+    assert flow.cutoff > 0
+
+
+def test_kernels_of_tiny_scale_do_not_underflow(problem):
+    """Θ and K scaled by 1e-200 (s_c⁴ underflows): the t = ∞ mean is unchanged."""
+    p = dict(problem, y=np.sin(np.linspace(-1, 1, 9)))
+    ref = LinearFlow(p["tg"], p["kg"], p["y"]).predict(p["ts"], time=np.inf)
+    tiny = LinearFlow(1e-200 * p["tg"], 1e-200 * p["kg"], p["y"])
+    got = tiny.predict(1e-200 * p["ts"], time=np.inf)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_bad_test_kernels_name_the_argument():
+    th = np.eye(3) + 0.1
+    flow = LinearFlow(th, th, np.ones(3))
+    ks = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"ntk_star must have shape \(n_test, 3\)"):
+        flow.predict(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="ntk_star contains NaN"):
+        flow.predict(np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="std needs nngp_star and nngp_star_star"):
+        flow.predict(ks, return_std=True)
+    with pytest.raises(ValueError, match=r"nngp_star must have shape \(2, 3\)"):
+        flow.predict(ks, np.ones((3, 3)), np.ones(2), return_std=True)
+    with pytest.raises(ValueError, match=r"nngp_star_star must have shape \(2, 2\)"):
+        flow.predict(ks, ks, np.ones(2), return_cov=True)  # a diagonal: std only
+    with pytest.raises(ValueError, match=r"n_samples.*Got n_samples=0"):
+        flow.sample(ks, ks, np.eye(2), 1.0, 0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rng must be"):
+        flow.sample(ks, ks, np.eye(2), 1.0, 3, "seed")

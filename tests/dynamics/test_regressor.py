@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -109,6 +110,9 @@ def test_sample_y_statistics_and_determinism(data):
     n = 20_000
     draws = reg.sample_y(Xs, n_samples=n, time=1.0, random_state=3)
     mean, cov = reg.predict(Xs, time=1.0, return_cov=True)
+    # 5 standard errors with n = 20 000 draws: SE of a mean = sqrt(var / n), of a
+    # sample covariance entry sqrt((c_ij² + c_ii c_jj) / n) (Gaussian draws); the
+    # two-sided tail beyond 5 SE is 5.7e-7 per entry, 3e-5 over the 9 + 45 checked
     se = np.sqrt(np.diag(cov) / n)
     assert np.all(np.abs(draws.mean(-1) - mean) < 5 * se)
     se_cov = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / n)
@@ -198,8 +202,15 @@ def test_near_duplicates_no_nan_warning_and_continuity(offset, time, n_pairs):
     "params, match",
     [
         (dict(training="hidden"), "training must be one of"),
-        (dict(learning_rate=0.0), "learning_rate must be a finite number > 0"),
-        (dict(learning_rate=-1.0), "learning_rate must be"),
+        (dict(learning_rate=0.0), r"learning_rate.*Got learning_rate=0\.0"),
+        (dict(learning_rate=-1.0), r"learning_rate.*Got learning_rate=-1\.0"),
+        (dict(rcond=-1e-3), r"rcond.*Got rcond=-0\.001"),
+        (dict(n_jobs=0), "n_jobs must be non-zero, got n_jobs=0"),
+        (dict(n_jobs=1.5), "n_jobs must be None or a non-zero integer, got 1.5"),
+        (dict(discrete="yes"), "discrete must be True or False, got 'yes'"),
+        (dict(replicas=1), "replicas must be True or False, got 1"),
+        (dict(depth=-1), r"depth.*Got depth=-1"),
+        (dict(activation="relu6"), "activation must be one of"),
         (dict(time=-1.0), "time must be >= 0"),
         (dict(time=np.nan), "time must be >= 0"),
         (dict(weight_variance=-1.0), "weight_variance must be finite"),
@@ -224,5 +235,63 @@ def test_bad_fit_and_predict_arguments(data):
         reg.predict(Xs, return_std=True, return_cov=True)
     with pytest.raises(ValueError, match="part must be one of"):
         reg.predict(Xs, return_std=True, part="noise")
-    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+    with pytest.raises(ValueError, match=r"n_samples.*Got n_samples=0"):
         reg.sample_y(Xs, n_samples=0)
+    with pytest.raises(ValueError, match=r"n_samples.*Got n_samples=2\.5"):
+        reg.sample_y(Xs, n_samples=2.5)
+    with pytest.raises(ValueError, match="random_state must be"):
+        reg.sample_y(Xs, random_state="seed")
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        reg.loss_curve([1.0], X_val=Xs)
+
+
+@pytest.mark.parametrize("training", ["full", "readout"])
+def test_all_zero_inputs_without_bias_are_a_clear_error(training):
+    """Θ ≡ 0 on all-zero inputs with bias_variance=0: nothing can train."""
+    X, y = np.zeros((6, 2)), np.arange(6.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning or NaN first
+        with pytest.raises(ValueError, match="identically zero.*bias_variance"):
+            GradientFlowRegressor(training=training).fit(X, y)
+        with pytest.raises(ValueError, match="bias_lr=0 give no trained"):
+            GradientFlowRegressor(weight_lr=0.0, bias_lr=0.0).fit(X + 1.0, y)
+
+
+def test_zero_inputs_with_bias_or_nonzero_sigma0_fit():
+    """With a bias, or σ(0) ≠ 0 (cos), zero inputs are a constant network: the
+    flow fits the mean of y there, with finite results."""
+    X, y = np.zeros((4, 2)), np.array([1.0, 2.0, 3.0, 6.0])
+    for params in (dict(bias_variance=0.5), dict(activation="cos")):
+        reg = GradientFlowRegressor(**params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IllConditionedWarning)  # rank one
+            reg.fit(X, y)
+            mean, std = reg.predict(X[:1], return_std=True)
+        np.testing.assert_allclose(mean, y.mean(), rtol=1e-10)
+        assert np.all(np.isfinite(std))
+
+
+def test_n_jobs_follows_joblib_and_does_not_change_results(monkeypatch):
+    """None → 1 thread (or a joblib.parallel_config's n_jobs), −1 → all cores."""
+    import joblib
+
+    from nngpbayes.kernels import _nngp_ntk
+
+    seen, run = [], _nngp_ntk._run
+
+    def spy(work, blocks, n_workers):
+        seen.append(n_workers)
+        return run(work, blocks, n_workers)
+
+    monkeypatch.setattr(_nngp_ntk, "_run", spy)
+    rng = np.random.default_rng(9)
+    X = rng.uniform(-1, 1, size=(400, 2))  # 6 blocks of the default 192 rows
+    y = np.sin(3 * X[:, 0])
+    base = GradientFlowRegressor(bias_variance=0.1, time=2.0)
+    serial = base.fit(X, y).predict(X[:5])
+    with joblib.parallel_config(n_jobs=2):
+        configured = clone(base).fit(X, y).predict(X[:5])
+    every = clone(base).set_params(n_jobs=-1).fit(X, y).predict(X[:5])
+    assert seen[0] == 1 and 2 in seen and joblib.cpu_count() in seen
+    np.testing.assert_allclose(configured, serial, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(every, serial, rtol=1e-12, atol=1e-12)

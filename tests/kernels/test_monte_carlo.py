@@ -47,7 +47,16 @@ N_NETWORKS = 256
 # draws against width**2 per hidden layer). The NTK uses output 0 only: its
 # fluctuation per network is already O(1/sqrt(width)) (THEORY.md §5).
 N_OUTPUTS = 128
-Z = 4.5  # two-sided Gaussian tail 7e-6 per entry: ~2e-2 false alarms over the grid
+# Z standard errors per entry. The SE is estimated from the same n = N_NETWORKS = 256
+# samples, so |estimate - A| / SE is Student-t with n - 1 = 255 degrees of freedom
+# (close to Gaussian: the SE estimate is off by ~1/sqrt(2n) = 4%): its two-sided
+# tail beyond 4.5 is 1.0e-5 per entry. Each case compares 2 kernels x (25 + 8)
+# entries = 66, so the fast run (17 cases, 1122 entries) expects 0.012 false
+# alarms and the full grid (58 cases, 3828 entries) 0.04. (Entries within a case
+# are correlated, which only lowers the chance of any alarm.)
+Z = 4.5
+# Finite-width shift allowance per hidden layer after the first, in units of
+# 1/WIDTH: derived and measured in the Notes of _check.
 FINITE_WIDTH_COEFF = 2.0
 
 # Five points in d = 4: norms from 0.4 to 2.8, generic angles, one pair at an
@@ -348,6 +357,9 @@ def _arccos_relu(k11, k22, k12):
 def test_reference_relu_depth1_matches_arccos():
     """One hidden layer, no bias: MC vs the arc-cosine closed form (exact mean)."""
     c_w, l_w = (1.7, 1.3), (0.6, 2.2)
+    # n = 512 networks: SE from the sample, Student-t with 511 dof, two-sided tail
+    # beyond Z = 4.5 of 8.4e-6 per entry over 2 x 25 entries (4e-4 per run); depth
+    # 1 has no finite-width shift, so no allowance (see _check)
     samples = ref.kernel_samples(
         X, 1, "relu", c_w, 0.0, l_w, None, n_networks=512, n_outputs=64, seed=7
     )
@@ -397,5 +409,7 @@ def test_reference_ntk_matches_finite_differences(activation):
         a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True)
     )
     expected = np.einsum("pai,p,pbi->iab", jac, lam, jac)
+    # not statistical: central differences with step h = 1e-6 err by O(h²) = 1e-12
+    # (truncation) plus O(eps / h) = 2e-10 (round-off) relative, well inside 1e-7
     np.testing.assert_allclose(ntk[0], expected, rtol=1e-7, atol=1e-9)
     np.testing.assert_array_equal(phi, ref.forward(nets, x, sigma)[0])

@@ -1,11 +1,14 @@
 """The layer recursion: identities, exactness at (near-)duplicates, blocking, errors."""
 
+import warnings
+
+import joblib
 import numpy as np
 import pytest
 
-from nngpbayes import Architecture
+from nngpbayes import Architecture, NNGPKernel, NTKKernel
 from nngpbayes.activations import ABReLU, Identity, LeakyReLU
-from nngpbayes.kernels import nngp_ntk
+from nngpbayes.kernels import _nngp_ntk, nngp_ntk
 
 ALL = [
     "relu",
@@ -156,6 +159,87 @@ def test_results_do_not_depend_on_blocks_or_threads(act):
     np.testing.assert_allclose(cross.ntk, full.ntk[:61, 61:], rtol=1e-13, atol=1e-15)
 
 
+def _record_workers(monkeypatch):
+    """Record the number of workers each ``nngp_ntk`` call runs its blocks on."""
+    seen, run = [], _nngp_ntk._run
+
+    def spy(work, blocks, n_workers):
+        seen.append(n_workers)
+        return run(work, blocks, n_workers)
+
+    monkeypatch.setattr(_nngp_ntk, "_run", spy)
+    return seen
+
+
+def test_n_jobs_follows_joblib(monkeypatch):
+    """None → 1 worker unless a joblib.parallel_config sets n_jobs; −1 → all cores."""
+    X = np.random.default_rng(6).normal(size=(40, 3))
+    a = arch("erf", 2)
+    seen = _record_workers(monkeypatch)
+    serial = nngp_ntk(X, architecture=a, block_size=8)
+    with joblib.parallel_config(n_jobs=2):
+        configured = nngp_ntk(X, architecture=a, block_size=8)
+    with joblib.parallel_config(backend="loky", n_jobs=2):  # tiles need threads
+        loky = nngp_ntk(X, architecture=a, block_size=8)
+    every = nngp_ntk(X, architecture=a, block_size=8, n_jobs=-1)
+    assert seen == [1, 2, 2, joblib.cpu_count()]
+    for got in (configured, loky, every):
+        np.testing.assert_allclose(got.nngp, serial.nngp, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(got.ntk, serial.ntk, rtol=1e-14, atol=1e-15)
+
+
+def test_sklearn_kernels_pass_n_jobs(monkeypatch):
+    X = np.random.default_rng(7).normal(size=(400, 2))  # 6 blocks of 192
+    seen = _record_workers(monkeypatch)
+    NNGPKernel()(X)
+    NTKKernel(n_jobs=2)(X)
+    with joblib.parallel_config(n_jobs=2):
+        NNGPKernel()(X)
+    assert seen == [1, 2, 2]
+
+
+@pytest.mark.parametrize("act", ALL, ids=str)
+@pytest.mark.parametrize("depth", [1, 3])
+def test_zero_inputs_give_the_exact_finite_kernel(act, depth):
+    """Zero-norm inputs without bias: every pre-activation is exactly 0.
+
+    Then K^(1) = Θ^(1) = 0 and, layer by layer, K^(ℓ+1) = C_W σ(0)² and
+    Θ^(ℓ+1) = λ_W σ(0)² + C_W Ṫ Θ^(ℓ) (THEORY.md §3): the kernels are the exact
+    finite numbers of a constant network, zero when σ(0) = 0 (ReLU and the kinked
+    family included, whose dual maps use the angle between inputs, undefined at
+    zero norm). Mixed with non-zero inputs, the other entries are unchanged.
+    """
+    a = arch(act, depth, bias_variance=0.0)
+    sigma0 = float(a.activation(np.zeros(1))[0])
+    X = np.r_[np.zeros((2, 3)), np.random.default_rng(8).normal(size=(3, 3))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no 0/0 on the way
+        k, th = nngp_ntk(X, architecture=a)
+        kd, thd = nngp_ntk(X, architecture=a, diag=True)
+    assert np.isfinite(k).all() and np.isfinite(th).all()
+    np.testing.assert_array_equal(np.diag(k), kd)
+    np.testing.assert_array_equal(np.diag(th), thd)
+    rest = nngp_ntk(X[2:], architecture=a)
+    np.testing.assert_allclose(k[2:, 2:], rest.nngp, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(th[2:, 2:], rest.ntk, rtol=1e-14, atol=1e-15)
+    if sigma0 == 0.0:
+        np.testing.assert_array_equal(k[:2], 0.0)
+        np.testing.assert_array_equal(th[:2], 0.0)
+    if depth == 1:  # K = C_W σ(0)², Θ = λ_W σ(0)² (Θ^(1) = 0) between zeros
+        cw = a.weight_variance[1]
+        np.testing.assert_allclose(k[:2, :2], cw * sigma0**2, rtol=1e-12)
+        np.testing.assert_allclose(th[:2, :2], cw * sigma0**2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [NNGPKernel, NTKKernel])
+def test_zero_inputs_have_finite_gradients(cls):
+    X = np.r_[np.zeros((2, 2)), [[0.5, -1.0]]]
+    kernel = cls(depth=2, activation="relu", bias_variance=0.0)
+    k, grad = kernel(X, eval_gradient=True)
+    assert np.isfinite(k).all() and np.isfinite(grad).all()
+    np.testing.assert_array_equal(k[:2], 0.0)
+
+
 def test_symmetric_output_is_exactly_symmetric():
     X = np.random.default_rng(4).normal(size=(40, 3))
     k, th = nngp_ntk(X, architecture=arch("tanh", 2), block_size=16)
@@ -179,6 +263,11 @@ def test_nngp_only(X):
         (dict(X1=np.zeros((0, 2))), "non-empty"),
         (dict(X1=[[1.0]], X2=[[1.0]], diag=True), "diag=True"),
         (dict(X1=[[1.0]], n_jobs=0), "n_jobs"),
+        (dict(X1=[[1.0]], n_jobs=2.0), "n_jobs must be None or a non-zero integer"),
+        (dict(X1=[[1.0]], block_size=0), r"block_size.*Got block_size=0"),
+        (dict(X1=[[1.0]], block_size=8.0), r"block_size.*Got block_size=8\.0"),
+        (dict(X1=[[1.0]], diag="yes"), "diag must be True or False, got 'yes'"),
+        (dict(X1=[[1.0]], ntk=None), "ntk must be True or False, got None"),
     ],
 )
 def test_bad_input(kwargs, match):
@@ -189,8 +278,8 @@ def test_bad_input(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(depth=-1), "depth must be >= 0"),
-        (dict(depth=1.5), "depth must be a non-negative integer"),
+        (dict(depth=-1), r"depth.*>= 0.*Got depth=-1"),
+        (dict(depth=1.5), r"depth.*int.*Got depth=1\.5"),
         (dict(weight_variance=0.0), "weight_variance must be finite and strictly"),
         (dict(weight_variance=-1.0), "weight_variance must be finite and strictly"),
         (dict(bias_variance=-0.1), "bias_variance must be finite and non-negative"),

@@ -1,0 +1,270 @@
+"""The log posterior of the NNGP hyperparameters (package-internal).
+
+The model (THEORY.md §3, §4 with F = I): data y at inputs X with a known data
+covariance C are a Gaussian process with the NNGP prior plus scaled noise,
+
+.. math::
+
+    y \\sim N\\big(0,\\; K_{C_W, C_b}(X, X) + s\\, C\\big),
+
+with three hyperparameters, sampled in log space u = (log C_W, log C_b, log s)
+under independent normal priors u_i ~ N(μ_i, σ_i²), truncated at ±10 σ_i.
+
+References
+----------
+.. [1] C. E. Rasmussen, C. K. I. Williams, "Gaussian Processes for Machine
+   Learning" (MIT Press, 2006), Algorithm 2.1 and eq. (5.9).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+
+from .._linalg import jittered_cholesky
+from .._numerics import IllConditionedWarning, as_covariance, cholesky_psd
+from .._validation import check_inputs
+from ..kernels import NNGPKernel
+
+__all__ = [
+    "N_PARAMETERS",
+    "PARAMETER_NAMES",
+    "PRIOR_MEAN",
+    "PRIOR_STD",
+    "PRIOR_TRUNCATION",
+    "LogPosterior",
+    "check_data",
+    "check_prior",
+    "nngp_kernel",
+    "warn_jitter",
+]
+
+#: Names of the sampled hyperparameters, in the order of the log-space vector u.
+PARAMETER_NAMES = ("weight_variance", "bias_variance", "noise_scale")
+N_PARAMETERS = len(PARAMETER_NAMES)
+#: Default prior means μ of u = (log C_W, log C_b, log s): C_W ≈ 1, C_b ≈ 0.14, s ≈ 1.
+PRIOR_MEAN = (0.0, -2.0, 0.0)
+#: Default prior standard deviations σ of u: a factor e for C_W and s, e² for C_b.
+PRIOR_STD = (1.0, 2.0, 1.0)
+#: The normal priors are truncated at ±10 prior standard deviations: the mass cut
+#: away (1.5e-23) is invisible at float64 precision, and the sampler can never wander
+#: to hyperparameters (e.g. C_W = e^700) whose kernel overflows.
+PRIOR_TRUNCATION = 10.0
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+def nngp_kernel(depth, activation, theta):
+    """The NNGP kernel at θ = (C_W, C_b, s) (s is not a kernel parameter).
+
+    Parameters
+    ----------
+    depth : int
+    activation : str or Activation
+    theta : ndarray of shape (3,)
+        (C_W, C_b, s) in natural units.
+
+    Returns
+    -------
+    NNGPKernel
+    """
+    return NNGPKernel(
+        depth, activation, weight_variance=theta[0], bias_variance=theta[1]
+    )
+
+
+class LogPosterior:
+    """log p(u | y) up to the evidence, with a count of jittered factorisations.
+
+    .. math::
+
+        \\log p(u \\mid y) = -\\tfrac12 y^T A^{-1} y - \\tfrac12 \\log\\det A
+            - \\tfrac{n}{2}\\log 2π + \\sum_i \\log N(u_i; μ_i, σ_i^2),
+        \\qquad A = K_{C_W, C_b}(X, X) + s C.
+
+    A = K + sC is positive definite in exact arithmetic (s > 0, C > 0); when
+    round-off makes its Cholesky factorisation fail, a ridge of 1e-10 to 1e-6 of
+    the mean diagonal is added (:func:`nngpbayes._linalg.jittered_cholesky`) and
+    counted in ``n_jittered``; where even that fails the density is zero.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    data_cov : ndarray of shape (n_samples, n_samples)
+        The data covariance C (validated by :func:`check_data`).
+    depth : int
+    activation : str or Activation
+    prior_mean, prior_std : ndarray of shape (3,)
+        μ and σ of the normal priors on u (validated by :func:`check_prior`).
+
+    Attributes
+    ----------
+    n_calls : int
+        Evaluations so far.
+    n_jittered : int
+        Evaluations whose K + sC needed a ridge to be factorised.
+    """
+
+    def __init__(self, X, y, data_cov, depth, activation, prior_mean, prior_std):
+        self.X, self.y, self.C = X, y, data_cov
+        self.depth, self.activation = depth, activation
+        self.mu, self.sigma = prior_mean, prior_std
+        self.n_calls = self.n_jittered = 0
+
+    def kernel(self, theta):
+        """The NNGP kernel object at θ = (C_W, C_b, s)."""
+        return nngp_kernel(self.depth, self.activation, theta)
+
+    def log_prior(self, u):
+        """Σ_i log N(u_i; μ_i, σ_i²) inside the ±10 σ_i truncation, else -inf."""
+        z = (u - self.mu) / self.sigma
+        if not np.all(np.abs(z) <= PRIOR_TRUNCATION):  # also catches NaN
+            return -np.inf
+        return float(np.sum(-0.5 * z**2 - np.log(self.sigma) - 0.5 * _LOG_2PI))
+
+    def __call__(self, u):
+        """log p(u | y) at u of shape (3,) (what emcee calls)."""
+        return self.evaluate(u, gradient=False)
+
+    def evaluate(self, u, gradient=False):
+        """Log posterior at u of shape (3,); with ``gradient``, also ∂/∂u (or None).
+
+        Returns -inf (and a None gradient) outside the support, never NaN.
+        """
+        self.n_calls += 1
+        u = np.asarray(u, dtype=float)
+        lp = self.log_prior(u)
+        outside = (-np.inf, None) if gradient else -np.inf
+        if not np.isfinite(lp):
+            return outside
+        theta = np.exp(u)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.kernel(theta)(self.X, eval_gradient=gradient)
+        K, dK = out if gradient else (out, None)
+        A = K + theta[2] * self.C  # THEORY.md §4: F K_XX Fᵀ + C with F = I, C -> sC
+        L = self._factor(A)
+        if L is None:
+            return outside
+        alpha = sla.cho_solve((L, True), self.y)  # Ref. [1], Alg. 2.1, line 3
+        value = lp + (
+            -0.5 * self.y @ alpha
+            - np.log(np.diag(L)).sum()
+            - 0.5 * len(self.y) * _LOG_2PI
+        )
+        if not np.isfinite(value):
+            return outside
+        if not gradient:
+            return float(value)
+        return float(value), self._gradient(u, theta, L, alpha, dK)
+
+    def _factor(self, A):
+        """Lower Cholesky factor of A (jittered if needed, counted), or None."""
+        try:
+            L, jitter = jittered_cholesky(A, "K + sC", warn=False)
+        except ValueError:  # non-finite, or not PD even with the largest ridge
+            return None
+        self.n_jittered += jitter > 0
+        return L
+
+    def _gradient(self, u, theta, L, alpha, dK):
+        """∂ log p / ∂u: ½ αᵀ ∂A α − ½ tr(A⁻¹ ∂A) per direction [1, eq. 5.9]."""
+        names = [h.name for h in self.kernel(theta).hyperparameters if not h.fixed]
+        dA = np.stack(
+            [
+                dK[..., names.index("weight_variance")],
+                dK[..., names.index("bias_variance")],
+                theta[2] * self.C,
+            ]
+        )
+        A_inv = sla.cho_solve((L, True), np.eye(len(L)))
+        grad = 0.5 * np.einsum("i,kij,j->k", alpha, dA, alpha)
+        grad -= 0.5 * np.einsum("ij,kji->k", A_inv, dA)
+        return grad - (u - self.mu) / self.sigma**2
+
+
+def check_data(X, y, data_cov):
+    """Validated (X, y, C) for the hyperparameter model.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    data_cov : None, float, array-like of shape (n_samples,) or (n_samples, n_samples)
+        ``None`` is the identity.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    C : ndarray of shape (n_samples, n_samples)
+        Symmetric positive definite.
+
+    Raises
+    ------
+    ValueError
+        Naming ``X``, ``y`` or ``data_cov`` for NaN/inf, shape mismatches and a
+        data covariance that is not positive definite.
+    """
+    X = check_inputs(X, "X")
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D of shape (n_samples,), got shape {y.shape} (use y.ravel() "
+            "for a single output)"
+        )
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"y has {y.shape[0]} values but X has {X.shape[0]} rows; they must match"
+        )
+    if not np.isfinite(y).all():
+        raise ValueError(f"y contains {int((~np.isfinite(y)).sum())} NaN or inf values")
+    n = len(y)
+    C = np.eye(n) if data_cov is None else as_covariance(data_cov, n, "data_cov")
+    cholesky_psd(C, "data_cov")  # raises a ValueError naming data_cov
+    return X, y, C
+
+
+def check_prior(prior_mean, prior_std):
+    """Validated μ and σ of the priors on u = (log C_W, log C_b, log s).
+
+    Returns
+    -------
+    mu, sigma : ndarray of shape (3,)
+        Finite; σ > 0.
+
+    Raises
+    ------
+    ValueError
+        Naming ``prior_mean`` or ``prior_std`` and the value received.
+    """
+    return _vector(prior_mean, "prior_mean"), _vector(prior_std, "prior_std", True)
+
+
+def _vector(value, name, positive=False):
+    try:
+        v = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        v = np.full(1, np.nan)  # not numbers: reported below
+    ok = v.shape == (N_PARAMETERS,) and np.isfinite(v).all()
+    if not ok or (positive and np.any(v <= 0)):
+        what = "positive finite" if positive else "finite"
+        raise ValueError(
+            f"{name} must be {N_PARAMETERS} {what} numbers for (log C_W, log C_b, "
+            f"log s), got {value!r}"
+        )
+    return v
+
+
+def warn_jitter(n_jittered, n_calls, stacklevel=3):
+    """One :class:`IllConditionedWarning` if any of ``n_calls`` factorisations of
+    K + sC needed a ridge."""
+    if n_jittered:
+        warnings.warn(
+            f"{n_jittered} of {n_calls} factorisations of K + sC needed a diagonal "
+            "jitter (numerically singular); the results there carry a noise floor "
+            "of up to 1e-6 of the kernel's diagonal",
+            IllConditionedWarning,
+            stacklevel=stacklevel,
+        )
