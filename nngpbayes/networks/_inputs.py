@@ -64,12 +64,16 @@ def member_seeds(random_state, n_members):
     -------
     list of numpy.random.SeedSequence, length n_members
     """
-    rng = check_generator(random_state)
-    try:
-        return rng.bit_generator.seed_seq.spawn(n_members)
-    except (AttributeError, TypeError):  # a bit generator seeded without a sequence
-        entropy = int(rng.integers(0, 2**63 - 1))
-        return np.random.SeedSequence(entropy).spawn(n_members)
+    rng = check_generator(random_state)  # validates random_state
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.SeedSequence(random_state).spawn(n_members)
+    # NumPy >= 1.25 names it seed_seq, older versions _seed_seq
+    bits = rng.bit_generator
+    seq = getattr(bits, "seed_seq", getattr(bits, "_seed_seq", None))
+    if isinstance(seq, np.random.SeedSequence):
+        return seq.spawn(n_members)
+    entropy = int(rng.integers(0, 2**63 - 1))  # seeded without a SeedSequence
+    return np.random.SeedSequence(entropy).spawn(n_members)
 
 
 def check_targets(y, n):
@@ -94,7 +98,11 @@ def check_schedule(time, learning_rate, n_steps):
     n_steps : int or None
     """
     if time is None and n_steps is None:
-        raise ValueError("give time, n_steps or both")
+        raise ValueError(
+            "give time, n_steps or both: fit needs a training length (e.g. "
+            "n_steps=100, or time=1.0 with automatic steps); MLPEnsembleRegressor "
+            "is the scikit-learn regressor with defaults for every setting"
+        )
     if n_steps is not None:
         n_steps = check_int(n_steps, "n_steps", min_val=0)
     if time is not None:

@@ -164,8 +164,16 @@ def test_singular_kernel_warns_and_stays_finite():
     with pytest.warns(IllConditionedWarning, match="ill-conditioned"):
         mean, std = flow.predict(th, k, np.diag(k), np.inf, return_std=True)
     assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
-    # duplicated inputs with different data: the flow fits their average
-    np.testing.assert_allclose(mean[:2], 1.5, rtol=1e-8)
+    # duplicated inputs with different data: the flow fits their average, up to
+    # round-off amplified by the filter. The null mode's computed eigenvalue s_r is
+    # LAPACK round-off (0 on some builds, 4e-17 on others); the filter gives it
+    # g = s_r³/(s_r⁴ + s_c⁴), and the eps-sized round-off of its eigenvector then
+    # reaches the other points with weight about g · s_max · eps · max|y|.
+    s_r, s_c = max(flow.eigenvalues[-1], 0.0), flow.cutoff
+    g = s_r**3 / (s_r**4 + s_c**4)
+    amplified = g * flow.eigenvalues[0] * np.finfo(float).eps * 2.0
+    np.testing.assert_allclose(mean[:2], 1.5, rtol=1e-8, atol=amplified)
+    assert s_r < 0.2 * s_c  # the null mode stays well below the cutoff
 
 
 @pytest.mark.parametrize(
