@@ -30,6 +30,7 @@ def _errors(activation, depth, width):
         n_members=NETWORKS,
         random_state=width + depth,
         progress=False,
+        n_jobs=-1,  # results do not depend on n_jobs; all cores for speed
     )
     h0 = ens.initialize(2).empirical_ntk(X)
     ens.fit(X, y, time=TIME, n_steps=STEPS)

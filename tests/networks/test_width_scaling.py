@@ -38,7 +38,9 @@ def test_ntk_spread_falls_as_inverse_sqrt_width(activation, depth):
     spread = []
     widths = WIDTHS if depth == 1 else WIDTHS[:-1]
     for width in widths:
-        ens = MLPEnsemble(**arch, width=width, n_members=48, random_state=width)
+        ens = MLPEnsemble(
+            **arch, width=width, n_members=48, random_state=width, n_jobs=-1
+        )
         H = ens.empirical_ntk(X)
         spread.append(np.linalg.norm(H.std(0)) / np.linalg.norm(theta))
     assert slope(widths, spread) == pytest.approx(-0.5, abs=0.1)
@@ -62,7 +64,12 @@ def test_training_follows_linearisation_to_order_one_over_width(activation, dept
     lin_err, inf_err = [], []
     for width in widths:
         ens = MLPEnsemble(
-            **arch, width=width, n_members=16, random_state=width, progress=False
+            **arch,
+            width=width,
+            n_members=16,
+            random_state=width,
+            progress=False,
+            n_jobs=-1,
         )
         ens.initialize(3)
         f0, H0 = ens.predict(X), ens.empirical_ntk(X)
@@ -92,7 +99,7 @@ def test_initialisation_grid_matches_kernels(activation, depth):
     arch = dict(
         depth=depth, activation=activation, weight_variance=1.5, bias_variance=0.1
     )
-    ens = MLPEnsemble(**arch, width=width, n_members=m, random_state=depth)
+    ens = MLPEnsemble(**arch, width=width, n_members=m, random_state=depth, n_jobs=-1)
     f = ens.predict(X)
     K, T = NNGPKernel(**arch)(X), NTKKernel(**arch)(X)
     prod = f[:, :, None] * f[:, None, :]
