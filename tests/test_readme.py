@@ -43,7 +43,8 @@ def _params(language, slow_if):
 
 def _numbers(value, depth=0):
     """Every float array or number reachable from ``value`` (through containers and
-    the attributes of nngpbayes objects)."""
+    the attributes of nngpbayes objects). Entries named after training times are
+    left out: ∞ is a valid time (the end of training)."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
         yield value
     elif isinstance(value, float | np.floating):
@@ -51,12 +52,12 @@ def _numbers(value, depth=0):
     elif isinstance(value, tuple | list) and depth < 3:
         for v in value:
             yield from _numbers(v, depth + 1)
-    elif isinstance(value, dict) and depth < 3:
-        for v in value.values():
-            yield from _numbers(v, depth + 1)
-    elif type(value).__module__.startswith("nngpbayes") and depth < 3:
-        for name, v in getattr(value, "__dict__", {}).items():  # e.g. ClosureResult
-            if "time" not in name:  # training times may be ∞ by design
+    elif depth < 3 and (
+        isinstance(value, dict) or type(value).__module__.startswith("nngpbayes")
+    ):
+        items = value if isinstance(value, dict) else getattr(value, "__dict__", {})
+        for name, v in items.items():  # e.g. a ClosureResult and its config
+            if "time" not in str(name):
                 yield from _numbers(v, depth + 1)
 
 
