@@ -1,6 +1,7 @@
 """nngpbayes: Bayesian inference with infinite-width neural networks.
 
-Conventions (parametrisation, loss, time units): ../shared/THEORY.md.
+Conventions (parametrisation, loss, time units): the theory pages of the documentation
+(docs/theory; cited in docstrings as THEORY.md §n).
 """
 
 from .architecture import Architecture
