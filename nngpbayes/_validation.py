@@ -16,6 +16,7 @@ from sklearn.utils import check_scalar
 
 __all__ = [
     "InvalidParameterError",
+    "check_forward_map",
     "check_generator",
     "check_inputs",
     "check_int",
@@ -179,3 +180,46 @@ def resolve_n_jobs(n_jobs, n_tasks: int | None = None) -> int:
         n_jobs = int(n_jobs)
     n = int(joblib.effective_n_jobs(n_jobs))
     return max(1, n if n_tasks is None else min(n, n_tasks))
+
+
+def check_forward_map(forward_map, n_grid, name="forward_map"):
+    """F as a finite float64 array of shape (n_data, n_grid), or ``None``.
+
+    The linear forward map of y = F f(X_grid) (an FK table): one row per datum, one
+    column per grid input.
+
+    Parameters
+    ----------
+    forward_map : array-like of shape (n_data, n_grid) or None
+        ``None`` (the identity) is returned as is.
+    n_grid : int
+        The number of grid inputs (rows of X).
+    name : str, default="forward_map"
+        The argument's name in error messages.
+
+    Returns
+    -------
+    ndarray of shape (n_data, n_grid) or None
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError``) naming ``name``, for a non-numeric, non-2-D, empty or
+        non-finite array, or one whose column count is not ``n_grid``.
+    """
+    if forward_map is None:
+        return None
+    try:
+        F = np.asarray(forward_map, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"{name} must be a numeric matrix, got {type(forward_map).__name__}"
+        ) from exc
+    if F.ndim != 2 or F.shape[1] != n_grid or F.shape[0] == 0:
+        raise InvalidParameterError(
+            f"{name} must have shape (n_data, {n_grid}) (one column per grid input "
+            f"X row), got shape {F.shape}"
+        )
+    if not np.isfinite(F).all():
+        raise InvalidParameterError(f"{name} contains NaN or infinite values")
+    return F

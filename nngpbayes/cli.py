@@ -46,7 +46,34 @@ def _parser():
         default=30,
         help="members of each finite-width ensemble",
     )
-    c.add_argument("--n-train", type=int, default=40)
+    c.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="grid points of the fits (default 40, or the forward map's columns)",
+    )
+    c.add_argument(
+        "--forward-map",
+        metavar="FILE",
+        default=None,
+        help="a .npy matrix F (n_data, n_grid): the data are F f(grid), e.g. an "
+        "FK table (default: the data are f on the grid)",
+    )
+    c.add_argument(
+        "--data-cov",
+        metavar="FILE",
+        default=None,
+        help="a .npy data covariance C (n_data, n_data), or its diagonal (n_data,) "
+        "(default: 5%% uncorrelated with a floor, 3%% fully correlated)",
+    )
+    c.add_argument(
+        "--grid",
+        metavar="FILE",
+        default=None,
+        help="a .npy array of the grid inputs, (n_grid,) or (n_grid, n_features); "
+        "the fits are then also scored on it (default: n_train points evenly "
+        "spaced in (0.02, 0.98), scored at n_test points)",
+    )
     c.add_argument("--n-test", type=int, default=25)
     c.add_argument("--depth", type=int, default=2)
     c.add_argument("--activation", default="relu")
@@ -93,17 +120,77 @@ def _architectures(args):
     return arch, arch.replace(weight_variance=args.truth_weight_variance)
 
 
+def _load_array(path, option):
+    """The array stored in the .npy file ``path`` (``None`` for no file).
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the file, if it cannot be read as a numeric array.
+    """
+    if path is None:
+        return None
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{option} {path}: cannot read a .npy array ({exc})") from None
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{option} {path}: expected a numeric array, got {arr.dtype}")
+    return np.asarray(arr, dtype=float)
+
+
+def _grid(args, F):
+    """The grid inputs X_train from --grid, --n-train and the forward map."""
+    X = _load_array(args.grid, "--grid")
+    n_grid = None if F is None or F.ndim != 2 else F.shape[1]
+    if X is not None:
+        X = X[:, None] if X.ndim == 1 else X
+        if args.n_train is not None and args.n_train != len(X):
+            raise ValueError(
+                f"--n-train {args.n_train} but --grid {args.grid} has {len(X)} points"
+            )
+    else:
+        n = args.n_train if args.n_train is not None else n_grid or 40
+        X = np.linspace(0.02, 0.98, n)[:, None] if n > 0 else np.zeros((0, 1))
+    if F is not None and (F.ndim != 2 or F.shape[1] != len(X)):
+        raise ValueError(
+            f"--forward-map {args.forward_map}: the matrix has shape {F.shape}; it "
+            f"needs one column per grid point, (n_data, {len(X)}) (the grid has "
+            f"{len(X)} points: match --n-train or --grid to the map)"
+        )
+    return X
+
+
+def _data_cov(args, F, n_grid):
+    """The data covariance from --data-cov, checked against the data count."""
+    C = _load_array(args.data_cov, "--data-cov")
+    n_data = n_grid if F is None else len(F)
+    if C is not None and C.shape not in ((n_data,), (n_data, n_data)):
+        raise ValueError(
+            f"--data-cov {args.data_cov}: the array has shape {C.shape}; the data "
+            f"have {n_data} points, so it must be ({n_data}, {n_data}) or "
+            f"({n_data},) (a diagonal)"
+        )
+    return np.diag(C) if C is not None and C.ndim == 1 else C
+
+
 def _closure_test(args):
     """The :class:`~nngpbayes.closure.ClosureTest` the arguments describe."""
     from .closure import ClosureTest
 
     arch, truth_arch = _architectures(args)
+    F = _load_array(args.forward_map, "--forward-map")
+    X_train = _grid(args, F)
     return ClosureTest(
         truth=args.truth,
         architecture=arch,
         truth_architecture=truth_arch,
-        X_train=np.linspace(0.02, 0.98, args.n_train)[:, None],
-        X_test=np.linspace(0.05, 0.95, args.n_test)[:, None],
+        X_train=X_train,
+        X_test=X_train
+        if args.grid is not None
+        else np.linspace(0.05, 0.95, args.n_test)[:, None],
+        forward_map=F,
+        data_cov=_data_cov(args, F, len(X_train)),
         level=args.level,
         n_fits=args.n_fits,
         n_replicas=args.n_replicas,

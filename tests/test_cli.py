@@ -1,5 +1,8 @@
 """The ``nngpbayes`` command line: help, and bad arguments stopped before any fit."""
 
+import json
+
+import numpy as np
 import pytest
 
 from nngpbayes.cli import main
@@ -38,3 +41,54 @@ def test_a_time_that_is_not_a_number_is_an_argparse_error(capsys):
         main(["closure-test", "--times", "soon"])
     assert exit_info.value.code == 2
     assert "expected a number or 'inf', got 'soon'" in capsys.readouterr().err
+
+
+def _fk_files(tmp_path, n_data=5, n_grid=20):
+    F = np.tril(np.ones((n_grid, n_grid)))[n_grid // n_data - 1 :: n_grid // n_data]
+    F = F[:n_data] / n_grid
+    f_path, c_path = tmp_path / "fk.npy", tmp_path / "cov.npy"
+    np.save(f_path, F)
+    np.save(c_path, np.diag(np.full(n_data, 1e-4)) + 2e-5)
+    return F, f_path, c_path
+
+
+@pytest.mark.parametrize(
+    "extra, shown",
+    [
+        (["--n-train", "7"], "needs one column per grid point, (n_data, 7)"),
+        (["--data-cov", "BAD_COV"], "must be (5, 5) or (5,)"),
+        (["--data-cov", "MISSING"], "--data-cov"),
+    ],
+)
+def test_forward_map_files_are_checked_before_any_fit(tmp_path, capsys, extra, shown):
+    _, f_path, _ = _fk_files(tmp_path)
+    np.save(tmp_path / "bad.npy", np.eye(4))
+    extra = [
+        str(tmp_path / "bad.npy")
+        if a == "BAD_COV"
+        else str(tmp_path / "none.npy")
+        if a == "MISSING"
+        else a
+        for a in extra
+    ]
+    out = tmp_path / "out"
+    argv = ["closure-test", "--forward-map", str(f_path), *extra, "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "nngpbayes closure-test: error:" in err and shown in err
+    assert not out.exists()
+
+
+def test_closure_test_through_a_forward_map_from_files(tmp_path, capsys):
+    """The grid size follows the map's columns; every method runs through F."""
+    _, f_path, c_path = _fk_files(tmp_path)
+    out = tmp_path / "out"
+    argv = ["closure-test", "--forward-map", str(f_path), "--data-cov", str(c_path)]
+    argv += ["--truth", "pdf", "--n-fits", "2", "--n-replicas", "4", "--widths", "16"]
+    argv += ["--ensemble-steps", "20", "--times", "inf", "--depth", "1"]
+    argv += ["--inference-steps", "20", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["n_train"] == 20
+    table = capsys.readouterr().out
+    assert "ensemble n=16" in table and "posterior" in table

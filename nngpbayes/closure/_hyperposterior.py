@@ -1,11 +1,14 @@
 """The log posterior of the NNGP hyperparameters (package-internal).
 
-The model (THEORY.md §3, §4 with F = I): data y at inputs X with a known data
-covariance C are a Gaussian process with the NNGP prior plus scaled noise,
+The model (THEORY.md §3, §4): data y observed through a linear forward map F
+(an FK table; the identity when absent) of a function on the grid inputs X, with a
+known data covariance C, are Gaussian with the NNGP prior plus scaled noise,
 
 .. math::
 
-    y \\sim N\\big(0,\\; K_{C_W, C_b}(X, X) + s\\, C\\big),
+    y = F f(X) + ε,\\quad f \\sim GP(0, K_{C_W, C_b}),\\quad ε \\sim N(0, sC)
+    \\quad\\Longrightarrow\\quad
+    y \\sim N\\big(0,\\; F K_{C_W, C_b}(X, X) F^T + s\\, C\\big),
 
 with three hyperparameters, sampled in log space u = (log C_W, log C_b, log s)
 under independent normal priors u_i ~ N(μ_i, σ_i²), truncated at ±10 σ_i.
@@ -25,7 +28,7 @@ import scipy.linalg as sla
 
 from .._linalg import jittered_cholesky
 from .._numerics import IllConditionedWarning, as_covariance, cholesky_psd
-from .._validation import check_inputs
+from .._validation import check_forward_map, check_inputs
 from ..kernels import NNGPKernel
 
 __all__ = [
@@ -81,34 +84,53 @@ class LogPosterior:
 
         \\log p(u \\mid y) = -\\tfrac12 y^T A^{-1} y - \\tfrac12 \\log\\det A
             - \\tfrac{n}{2}\\log 2π + \\sum_i \\log N(u_i; μ_i, σ_i^2),
-        \\qquad A = K_{C_W, C_b}(X, X) + s C.
+        \\qquad A = F K_{C_W, C_b}(X, X) F^T + s C
 
-    A = K + sC is positive definite in exact arithmetic (s > 0, C > 0); when
-    round-off makes its Cholesky factorisation fail, a ridge of 1e-10 to 1e-6 of
-    the mean diagonal is added (:func:`nngpbayes._linalg.jittered_cholesky`) and
-    counted in ``n_jittered``; where even that fails the density is zero.
+    (F = I without a forward map). A is positive definite in exact arithmetic
+    (s > 0, C > 0); when round-off makes its Cholesky factorisation fail, a ridge of
+    1e-10 to 1e-6 of the mean diagonal is added
+    (:func:`nngpbayes._linalg.jittered_cholesky`) and counted in ``n_jittered``;
+    where even that fails the density is zero.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,)
-    data_cov : ndarray of shape (n_samples, n_samples)
+    X : ndarray of shape (n_grid, n_features)
+        The inputs of f (the data inputs themselves when ``forward_map`` is None).
+    y : ndarray of shape (n_data,)
+    data_cov : ndarray of shape (n_data, n_data)
         The data covariance C (validated by :func:`check_data`).
     depth : int
     activation : str or Activation
     prior_mean, prior_std : ndarray of shape (3,)
         μ and σ of the normal priors on u (validated by :func:`check_prior`).
+    forward_map : ndarray of shape (n_data, n_grid) or None, default=None
+        The linear forward map F (validated by :func:`check_data`); None is the
+        identity (n_data = n_grid).
 
     Attributes
     ----------
     n_calls : int
         Evaluations so far.
     n_jittered : int
-        Evaluations whose K + sC needed a ridge to be factorised.
+        Evaluations whose A needed a ridge to be factorised.
+    matrix_name : str
+        "K + sC", or "F K Fᵀ + sC" with a forward map (for messages).
     """
 
-    def __init__(self, X, y, data_cov, depth, activation, prior_mean, prior_std):
-        self.X, self.y, self.C = X, y, data_cov
+    def __init__(
+        self,
+        X,
+        y,
+        data_cov,
+        depth,
+        activation,
+        prior_mean,
+        prior_std,
+        *,
+        forward_map=None,
+    ):
+        self.X, self.y, self.C, self.F = X, y, data_cov, forward_map
+        self.matrix_name = "K + sC" if forward_map is None else "F K Fᵀ + sC"
         self.depth, self.activation = depth, activation
         self.mu, self.sigma = prior_mean, prior_std
         self.n_calls = self.n_jittered = 0
@@ -140,10 +162,8 @@ class LogPosterior:
         if not np.isfinite(lp):
             return outside
         theta = np.exp(u)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = self.kernel(theta)(self.X, eval_gradient=gradient)
-        K, dK = out if gradient else (out, None)
-        A = K + theta[2] * self.C  # THEORY.md §4: F K_XX Fᵀ + C with F = I, C -> sC
+        K, dK = self._data_kernel(theta, gradient)
+        A = K + theta[2] * self.C  # THEORY.md §4: F K_XX Fᵀ + C with C -> sC
         L = self._factor(A)
         if L is None:
             return outside
@@ -159,17 +179,41 @@ class LogPosterior:
             return float(value)
         return float(value), self._gradient(u, theta, L, alpha, dK)
 
+    def _data_kernel(self, theta, gradient):
+        """F K Fᵀ and, with ``gradient``, F (∂K/∂log θ_k) Fᵀ stacked on the last axis.
+
+        Returns
+        -------
+        K : ndarray of shape (n_data, n_data)
+        dK : ndarray of shape (n_data, n_data, n_kernel_hyperparameters) or None
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.kernel(theta)(self.X, eval_gradient=gradient)
+        K, dK = out if gradient else (out, None)
+        if self.F is None:  # F = I: the kernel itself, untouched
+            return K, dK
+        F = self.F
+        with np.errstate(over="ignore", invalid="ignore"):
+            K = F @ K @ F.T  # THEORY.md §4: the prior covariance of F f(X)
+            K = 0.5 * (K + K.T)
+            if dK is not None:  # ∂(F K Fᵀ) = F ∂K Fᵀ (F does not depend on θ)
+                dK = np.stack(
+                    [F @ dK[..., k] @ F.T for k in range(dK.shape[-1])], axis=-1
+                )
+        return K, dK
+
     def _factor(self, A):
         """Lower Cholesky factor of A (jittered if needed, counted), or None."""
         try:
-            L, jitter = jittered_cholesky(A, "K + sC", warn=False)
+            L, jitter = jittered_cholesky(A, self.matrix_name, warn=False)
         except ValueError:  # non-finite, or not PD even with the largest ridge
             return None
         self.n_jittered += jitter > 0
         return L
 
     def _gradient(self, u, theta, L, alpha, dK):
-        """∂ log p / ∂u: ½ αᵀ ∂A α − ½ tr(A⁻¹ ∂A) per direction [1, eq. 5.9]."""
+        """∂ log p / ∂u: ½ αᵀ ∂A α − ½ tr(A⁻¹ ∂A) per direction [1, eq. 5.9],
+        with ∂A = F (∂K/∂u_k) Fᵀ for the kernel parameters and s C for log s."""
         names = [h.name for h in self.kernel(theta).hyperparameters if not h.fixed]
         dA = np.stack(
             [
@@ -184,46 +228,57 @@ class LogPosterior:
         return grad - (u - self.mu) / self.sigma**2
 
 
-def check_data(X, y, data_cov):
-    """Validated (X, y, C) for the hyperparameter model.
+def check_data(X, y, data_cov, forward_map=None):
+    """Validated (X, y, C, F) for the hyperparameter model.
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,)
-    data_cov : None, float, array-like of shape (n_samples,) or (n_samples, n_samples)
+    X : array-like of shape (n_grid, n_features)
+        The inputs of f: the data inputs when ``forward_map`` is None.
+    y : array-like of shape (n_data,)
+    data_cov : None, float, array-like of shape (n_data,) or (n_data, n_data)
         ``None`` is the identity.
+    forward_map : array-like of shape (n_data, n_grid) or None, default=None
+        The linear forward map F of y = F f(X) + ε; None is the identity
+        (n_data = n_grid).
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,)
-    C : ndarray of shape (n_samples, n_samples)
+    X : ndarray of shape (n_grid, n_features)
+    y : ndarray of shape (n_data,)
+    C : ndarray of shape (n_data, n_data)
         Symmetric positive definite.
+    F : ndarray of shape (n_data, n_grid) or None
 
     Raises
     ------
     ValueError
-        Naming ``X``, ``y`` or ``data_cov`` for NaN/inf, shape mismatches and a
-        data covariance that is not positive definite.
+        Naming ``X``, ``y``, ``data_cov`` or ``forward_map`` for NaN/inf, shape
+        mismatches and a data covariance that is not positive definite.
     """
     X = check_inputs(X, "X")
+    F = check_forward_map(forward_map, X.shape[0])
     y = np.asarray(y, dtype=float)
     if y.ndim != 1:
         raise ValueError(
             f"y must be 1-D of shape (n_samples,), got shape {y.shape} (use y.ravel() "
             "for a single output)"
         )
-    if y.shape[0] != X.shape[0]:
+    if F is None and y.shape[0] != X.shape[0]:
         raise ValueError(
             f"y has {y.shape[0]} values but X has {X.shape[0]} rows; they must match"
+        )
+    if F is not None and y.shape[0] != F.shape[0]:
+        raise ValueError(
+            f"y has {y.shape[0]} values but forward_map has {F.shape[0]} rows (one "
+            "per datum); they must match"
         )
     if not np.isfinite(y).all():
         raise ValueError(f"y contains {int((~np.isfinite(y)).sum())} NaN or inf values")
     n = len(y)
     C = np.eye(n) if data_cov is None else as_covariance(data_cov, n, "data_cov")
     cholesky_psd(C, "data_cov")  # raises a ValueError naming data_cov
-    return X, y, C
+    return X, y, C, F
 
 
 def check_prior(prior_mean, prior_std):
@@ -257,12 +312,12 @@ def _vector(value, name, positive=False):
     return v
 
 
-def warn_jitter(n_jittered, n_calls, stacklevel=3):
+def warn_jitter(n_jittered, n_calls, stacklevel=3, name="K + sC"):
     """One :class:`IllConditionedWarning` if any of ``n_calls`` factorisations of
-    K + sC needed a ridge."""
+    ``name`` (K + sC, or F K Fᵀ + sC through a forward map) needed a ridge."""
     if n_jittered:
         warnings.warn(
-            f"{n_jittered} of {n_calls} factorisations of K + sC needed a diagonal "
+            f"{n_jittered} of {n_calls} factorisations of {name} needed a diagonal "
             "jitter (numerically singular); the results there carry a noise floor "
             "of up to 1e-6 of the kernel's diagonal",
             IllConditionedWarning,

@@ -3,7 +3,8 @@
 The walkers of the hyperparameter sampler start from the Laplace approximation of
 p(u | y) around its mode [1, §3.4]: u ~ N(u_MAP, (−∇² log p(u_MAP | y))⁻¹), the mode
 found by L-BFGS-B [2] with the analytic gradient of
-:class:`~nngpbayes.closure._hyperposterior.LogPosterior`.
+:class:`~nngpbayes.closure._hyperposterior.LogPosterior` (through the forward map F
+when the log posterior carries one: ∂A/∂u = F (∂K/∂u) Fᵀ).
 
 References
 ----------
@@ -123,7 +124,7 @@ def initial_positions(logpost, rng, n_walkers):
     if u_map is None:
         raise ValueError(
             "the log posterior is -inf everywhere the optimiser looked; check y, "
-            "data_cov and the prior (prior_mean, prior_std)"
+            "data_cov, forward_map and the prior (prior_mean, prior_std)"
         )
     cov = laplace_covariance(logpost, u_map)
     if cov is None:

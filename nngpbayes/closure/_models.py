@@ -138,9 +138,9 @@ def ensemble_predictions(
 
     The step is ``step`` unless the members' own empirical NTK is stiffer (narrow
     networks fluctuate above the infinite-width spectrum): then it is
-    1 / max eig(H C⁻¹) of the members, with proportionally more steps, so every
-    width trains to the same time. The loss through F is not supported by
-    :class:`~nngpbayes.MLPEnsemble`: F must be the identity. ``n_jobs`` workers
+    1 / max eig(F H Fᵀ C⁻¹) of the members, with proportionally more steps, so
+    every width trains to the same time. The loss is ½(Fφ(X_grid) − y)ᵀC⁻¹(Fφ(X_grid)
+    − y) (:meth:`~nngpbayes.MLPEnsemble.fit` with ``forward_map``). ``n_jobs`` workers
     train the members (joblib's convention: None → 1 unless inside a
     :func:`joblib.parallel_config`, −1 → all cores).
 
@@ -148,16 +148,13 @@ def ensemble_predictions(
     -------
     mean : ndarray of shape (n_test,)
     cov : ndarray of shape (n_test, n_test)
-    train_mean : ndarray of shape (n_grid,)
+    train_mean : ndarray of shape (n_data,)
+        F times the members' mean on the grid.
     members : ndarray of shape (n_members, n_test)
         The members' test predictions.
     """
     from ..networks import MLPEnsemble
 
-    if F is not None:
-        raise ValueError(
-            "finite-width ensembles in closure tests need forward_map=None"
-        )
     ens = MLPEnsemble.from_architecture(
         arch,
         width=width,
@@ -166,14 +163,15 @@ def ensemble_predictions(
         progress=progress,
         n_jobs=n_jobs,
     ).initialize(X_grid.shape[1])
-    s_emp = ens.max_flow_eigenvalue(X_grid, cov)
+    s_emp = ens.max_flow_eigenvalue(X_grid, cov, F)
     total = n_steps * step
     k = max(n_steps, int(np.ceil(total * s_emp)))
-    ens.fit(X_grid, y, time=total, n_steps=k, y_cov=cov, replicas=True)
+    ens.fit(X_grid, y, time=total, n_steps=k, y_cov=cov, replicas=True, forward_map=F)
     f = ens.predict(X_test)
     if not np.isfinite(f).all():
         raise RuntimeError(
             f"the width-{width} ensemble diverged during training ({k} steps to "
             f"t = {total:.3g}); check the data covariance"
         )
-    return f.mean(0), np.cov(f.T), ens.predict(X_grid).mean(0), f
+    grid_mean = ens.predict(X_grid).mean(0)
+    return f.mean(0), np.cov(f.T), grid_mean if F is None else F @ grid_mean, f

@@ -1,9 +1,10 @@
 """Posterior predictive of the NNGP model, marginalised over sampled hyperparameters
 (package-internal).
 
-For each hyperparameter draw the GP posterior of THEORY.md §4 (F = I, data
-covariance s·C) is computed by :func:`nngpbayes._linalg.gp_posterior`; the draws are
-then combined with equal weights by the law of total variance.
+For each hyperparameter draw the GP posterior of THEORY.md §4 (through the forward
+map F, the identity when absent; data covariance s·C) is computed by
+:func:`nngpbayes._linalg.gp_posterior`; the draws are then combined with equal
+weights by the law of total variance.
 
 References
 ----------
@@ -21,7 +22,7 @@ from ._hyperposterior import PARAMETER_NAMES, check_data, nngp_kernel, warn_jitt
 
 __all__ = ["posterior_predictive"]
 
-_COV_NAME = "a posterior covariance K** − K*X (K + sC)⁻¹ KX*"
+_COV_NAME = "a posterior covariance K** − K*X Fᵀ (F K Fᵀ + sC)⁻¹ F KX*"
 
 
 def posterior_predictive(
@@ -34,16 +35,18 @@ def posterior_predictive(
     activation="relu",
     n_draws=200,
     random_state=None,
+    *,
+    forward_map=None,
 ) -> dict:
     """GP posterior of the noise-free function at X_test, per hyperparameter draw.
 
-    For each drawn (C_W, C_b, s), THEORY.md §4 (Bayesian posterior, F = I, data
-    covariance s·C):
+    For each drawn (C_W, C_b, s), THEORY.md §4 (Bayesian posterior of f observed
+    through y = F f(X) + ε, ε ~ N(0, sC); F = I without ``forward_map``):
 
     .. math::
 
-        m = K_{*X} (K_{XX} + sC)^{-1} y,\\qquad
-        Σ = K_{**} - K_{*X} (K_{XX} + sC)^{-1} K_{X*}
+        m = K_{*X} F^T (F K_{XX} F^T + sC)^{-1} y,\\qquad
+        Σ = K_{**} - K_{*X} F^T (F K_{XX} F^T + sC)^{-1} F K_{X*}
 
     and over the draws (law of total variance), with equal weights:
 
@@ -56,12 +59,13 @@ def posterior_predictive(
     Parameters
     ----------
     posterior : HyperparameterPosterior
-        From :func:`sample_hyperparameters` on the same X, y, data_cov, depth and
-        activation.
-    X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,)
+        From :func:`sample_hyperparameters` on the same X, y, data_cov, depth,
+        activation and forward_map.
+    X : ndarray of shape (n_grid, n_features)
+        Inputs of f: the data inputs without ``forward_map``, the grid with it.
+    y : ndarray of shape (n_data,)
     X_test : ndarray of shape (n_test, n_features)
-    data_cov : float, ndarray of shape (n_samples,) or (n_samples, n_samples), \
+    data_cov : float, ndarray of shape (n_data,) or (n_data, n_data), \
 default=None
         The data covariance C (``None``: identity).
     depth : int, default=1
@@ -72,6 +76,10 @@ default=None
         has D = min(n_draws, n_chains · n_draws_posterior) rows.
     random_state : int, numpy Generator, RandomState or None, default=None
         Selects the draws and the function samples.
+    forward_map : ndarray of shape (n_data, n_grid), default=None
+        The linear forward map F of the data; ``None`` is the identity. When the
+        posterior recorded a forward map (``posterior.forward_map``), this must be
+        the same matrix.
 
     Returns
     -------
@@ -85,10 +93,12 @@ default=None
     Raises
     ------
     ValueError
-        Bad X, y, data_cov, X_test, n_draws, random_state or posterior (checked
-        first); K + sC that cannot be factorised at a drawn hyperparameter set.
+        Bad X, y, data_cov, forward_map, X_test, n_draws, random_state or posterior
+        (checked first); F K Fᵀ + sC that cannot be factorised at a drawn
+        hyperparameter set.
     """
-    X, y, C = check_data(X, y, data_cov)
+    X, y, C, F = check_data(X, y, data_cov, forward_map)
+    _check_same_map(posterior, F)
     X_test = check_inputs(X_test, "X_test")
     if X_test.shape[1] != X.shape[1]:
         raise ValueError(
@@ -100,10 +110,14 @@ default=None
     theta = _flat_samples(posterior)
     idx = rng.choice(len(theta), size=min(n_draws, len(theta)), replace=False)
     per_draw = [
-        _gp_at(X, y, C, X_test, nngp_kernel(depth, activation, t), t[2])
+        _gp_at(X, y, C, X_test, nngp_kernel(depth, activation, t), t[2], F)
         for t in theta[idx]
     ]
-    warn_jitter(sum(post.jitter > 0 for post, _ in per_draw), len(per_draw))
+    warn_jitter(
+        sum(post.jitter > 0 for post, _ in per_draw),
+        len(per_draw),
+        name=_matrix_name(F),
+    )
     means = np.array([post.mean for post, _ in per_draw])
     covs = np.array([post.cov for post, _ in per_draw])
     samples = np.array(
@@ -139,12 +153,31 @@ def _flat_samples(posterior):
     return theta
 
 
-def _gp_at(X, y, C, X_test, kernel, s):
+def _check_same_map(posterior, F):
+    """ValueError naming forward_map if the posterior recorded a different F."""
+    recorded = getattr(posterior, "forward_map", None)
+    if recorded is None:
+        return
+    recorded = np.asarray(recorded)
+    if F is None or F.shape != recorded.shape or not np.array_equal(F, recorded):
+        got = "None" if F is None else f"a matrix of shape {F.shape}"
+        raise ValueError(
+            "forward_map must be the forward map the posterior was sampled with "
+            f"(shape {recorded.shape}, posterior.forward_map), got {got}"
+        )
+
+
+def _matrix_name(F):
+    return "K + sC" if F is None else "F K Fᵀ + sC"
+
+
+def _gp_at(X, y, C, X_test, kernel, s, F=None):
     """The GP posterior at one hyperparameter set, and the largest prior variance.
 
-    THEORY.md §4 with F = I and data covariance sC; Ref. [1], Alg. 2.1. The prior
-    variance max diag K** is the scale of the round-off in Σ = K** − VᵀV, used to
-    tell round-off from a genuinely non-PSD covariance when drawing.
+    THEORY.md §4 with forward map F (None: the identity) and data covariance sC;
+    Ref. [1], Alg. 2.1. The prior variance max diag K** is the scale of the
+    round-off in Σ = K** − VᵀV, used to tell round-off from a genuinely non-PSD
+    covariance when drawing.
 
     Returns
     -------
@@ -152,16 +185,17 @@ def _gp_at(X, y, C, X_test, kernel, s):
         ``mean`` (n_test,), ``cov`` (n_test, n_test), ``jitter``.
     prior_scale : float
     """
-    n = len(y)
+    n, name = len(X), _matrix_name(F)
     with np.errstate(over="ignore", invalid="ignore"):
         K = kernel(np.vstack([X, X_test]))
     try:
         post = gp_posterior(
-            K[:n, :n], K[n:, :n], K[n:, n:], y, s * C, name="K + sC", warn=False
+            K[:n, :n], K[n:, :n], K[n:, n:], y, s * C, F, name=name, warn=False
         )
     except ValueError as err:
         raise ValueError(
-            f"K + sC cannot be factorised at {kernel!r}, s = {s:.4g}; the posterior "
-            "does not belong to these data (X, data_cov, depth, activation)"
+            f"{name} cannot be factorised at {kernel!r}, s = {s:.4g}; the posterior "
+            "does not belong to these data (X, data_cov, depth, activation, "
+            "forward_map)"
         ) from err
     return post, float(np.diag(K[n:, n:]).max())

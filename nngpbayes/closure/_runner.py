@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .._validation import (
     InvalidParameterError,
+    check_forward_map,
     check_generator,
     check_inputs,
     check_int,
@@ -82,20 +83,6 @@ def _check_times(times):
     return t
 
 
-def _check_forward_map(forward_map, n_grid):
-    if forward_map is None:
-        return None
-    F = np.asarray(forward_map, dtype=float)
-    if F.ndim != 2 or F.shape[1] != n_grid:
-        raise InvalidParameterError(
-            f"forward_map must have {n_grid} columns (one per X_train row), got "
-            f"shape {F.shape}"
-        )
-    if not np.isfinite(F).all():
-        raise InvalidParameterError("forward_map contains NaN or infinite values")
-    return F
-
-
 def _check_grids(X_train, X_test):
     X_train = check_inputs(
         np.linspace(0.02, 0.98, 40)[:, None] if X_train is None else X_train,
@@ -110,18 +97,6 @@ def _check_grids(X_train, X_test):
             f"{X_train.shape[1]}; both must have the same n_features"
         )
     return X_train, X_test
-
-
-def _check_compatible(widths, inference, forward_map):
-    if widths and forward_map is not None:
-        raise InvalidParameterError(
-            "finite-width ensembles (widths) need forward_map=None: MLPEnsemble "
-            "trains on function values"
-        )
-    if inference and forward_map is not None:
-        raise InvalidParameterError(
-            "inference needs forward_map=None (data are f(X_train))"
-        )
 
 
 class ClosureTest:
@@ -143,7 +118,11 @@ class ClosureTest:
     X_train, X_test : ndarray of shape (n, n_features), optional
         Grid of the data and test inputs (default: 40 and 25 points in (0, 1)).
     forward_map : ndarray of shape (n_data, n_train), optional
-        F: the data are F f_in(X_train) (default the identity).
+        F: the data are F f_in(X_train) (default the identity), an FK table.
+        Every method fits through it: the posterior and the analytic ensemble
+        (THEORY.md §4), the finite-width ensembles (trained on
+        ½(Fφ(X_train) − y)ᵀC⁻¹(Fφ(X_train) − y)) and the hyperparameter
+        inference (y = F f + ε).
     data_cov : ndarray of shape (n_data, n_data), optional
         C (default :func:`experimental_covariance` of the level-0 data: 5 % and an
         absolute floor uncorrelated, 3 % fully correlated).
@@ -168,7 +147,7 @@ class ClosureTest:
         Architecture of "prior"/"teacher" truths (a misspecified prior differs).
     inference : bool, default=False
         Also sample the posterior of (C_W, C_b, noise scale) with emcee on the first
-        fit's data (needs ``forward_map=None``) and the predictive marginalised over
+        fit's data (through ``forward_map``) and the predictive marginalised over
         it (:func:`~nngpbayes.closure.sample_hyperparameters`).
     inference_steps : int, default=3000
         emcee steps per walker (≥ 5; the first quarter is burn-in).
@@ -239,8 +218,7 @@ class ClosureTest:
             or self.architecture
         )
         self.X_train, self.X_test = _check_grids(X_train, X_test)
-        self.forward_map = _check_forward_map(forward_map, len(self.X_train))
-        _check_compatible(self.widths, self.inference, self.forward_map)
+        self.forward_map = check_forward_map(forward_map, len(self.X_train))
         self.redraw_truth = _check_flag(redraw_truth, "redraw_truth", allow_none=True)
         if self.redraw_truth is None:
             self.redraw_truth = truth in ("prior", "teacher")
@@ -267,7 +245,9 @@ class ClosureTest:
         # C is fixed across fits, also when the truth is redrawn
         self._cov = experimental_covariance(y0) if data_cov is None else data_cov
         self._test_cov = experimental_covariance(f_test, sys=0.0)
-        return ClosureData(self.X_train, f_train, self._cov, F), f_test
+        closure = ClosureData(self.X_train, f_train, self._cov, F)
+        self._cov = closure.cov  # checked, as an (n_data, n_data) matrix
+        return closure, f_test
 
     def _truth_data(self, i):
         """Closure data and test truth of fit ``i`` (a redrawn or the fixed truth)."""
@@ -378,7 +358,12 @@ class ClosureTest:
         from . import posterior_predictive, sample_hyperparameters
 
         arch = self.architecture
-        kw = dict(data_cov=self._cov, depth=arch.depth, activation=arch.activation)
+        kw = dict(
+            data_cov=self._cov,
+            depth=arch.depth,
+            activation=arch.activation,
+            forward_map=self.forward_map,
+        )
         post = sample_hyperparameters(
             self.X_train,
             y,

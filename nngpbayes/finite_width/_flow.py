@@ -6,16 +6,17 @@ import copy
 import warnings
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from .._numerics import as_covariance, cholesky_psd
 from .._validation import (
     InvalidParameterError,
+    check_forward_map,
     check_inputs,
     check_int,
     check_positive,
 )
 from ..networks import StabilityWarning, forward
+from ._forward import NTK_KEYS, SlotMap, ntk_as_rows
 from ._hierarchy import NTKHierarchy, _member_tensors, _prepare, check_ensemble
 from ._solve import (
     MemberProblem,
@@ -38,8 +39,9 @@ class FiniteWidthFlow:
     """How each member of a finite ensemble trains, to order 0 or 1 in 1/width.
 
     Every member starts from its own initialisation and is trained on (X, y) by
-    gradient flow dθ/dt = −η λ ∇L with L = ½(φ(X) − y)ᵀC⁻¹(φ(X) − y) (THEORY.md §2),
-    or by gradient descent with steps of Δt = ``dt``. Order 0 freezes each network's own
+    gradient flow dθ/dt = −η λ ∇L with L = ½(Fφ(X) − y)ᵀC⁻¹(Fφ(X) − y) (THEORY.md
+    §2; F the forward map, default I), or by gradient descent with steps of
+    Δt = ``dt``, exactly as ``MLPEnsemble.fit``. Order 0 freezes each network's own
     empirical NTK H_0; order 1 lets it move under the truncated hierarchy
     (THEORY.md §5):
 
@@ -59,8 +61,10 @@ class FiniteWidthFlow:
         Its members as they were initialised are used (re-drawn from the member
         seeds, so a trained ensemble gives the same answer as a fresh one).
     X : array-like of shape (n, n_features)
-    y : array-like of shape (n,) or (n_members, n)
-        Targets, shared or each member's own (e.g. level-2 replicas).
+        The network's training inputs (the grid, with a forward map).
+    y : array-like of shape (n_data,) or (n_members, n_data)
+        Targets, shared or each member's own (e.g. level-2 replicas); in data space
+        (n_data = n without a forward map).
     order : {0, 1}, default=1
     learning_rate : float, default=1.0
         η.
@@ -68,21 +72,26 @@ class FiniteWidthFlow:
         Time per gradient-descent step (``MLPEnsemble.fit(time=t, n_steps=k)`` uses
         dt = t/k); None: continuous gradient flow.
     method : {"closed_form", "ode"}, default="closed_form"
-    y_cov : float, array-like of shape (n,) or (n, n), optional
-        C of the loss ½(φ − y)ᵀC⁻¹(φ − y) (as ``MLPEnsemble.fit``); default I. With
-        C = LLᵀ every slot over the training inputs is whitened by L⁻¹, which
-        turns the problem into the F = C = I one of THEORY.md §5.
+    y_cov : float, array-like of shape (n_data,) or (n_data, n_data), optional
+        C of the loss (as ``MLPEnsemble.fit``); default I.
     training : {"full", "readout"}, default="full"
         As ``MLPEnsemble.fit``: train every layer, or only the readout (then φ is
         linear in the trained parameters, O_3 = O_4 = 0 and order 0 is exact).
+    forward_map : array-like of shape (n_data, n), optional
+        F of y = F φ(X) (an FK table); None is the identity. With C = LLᵀ and
+        G = L⁻¹F every slot of the hierarchy contracted with the residual is
+        mapped by G, which turns the problem into the F = C = I one of THEORY.md §5
+        in data space: ε = Gφ(X) − L⁻¹y, dε/dτ = −G H Gᵀ ε, dH/dτ = −O_3[Gᵀε], ...
+        Predictions and NTKs stay on the network's inputs.
 
     Attributes
     ----------
     hierarchy_ : NTKHierarchy or None
-        H, O_3, O_4 (and the step tensors) of the initial members on X (None at
-        order 0, which needs only H).
-    eigenvalues_ : ndarray of shape (n_members, n)
-        Eigenvalues of each member's initial L⁻¹ H_0 L⁻ᵀ on X (H_0 without y_cov).
+        H, O_3, O_4 (and the step tensors) of the initial members on X, not
+        mapped by G (None at order 0, which needs only H).
+    eigenvalues_ : ndarray of shape (n_members, n_data)
+        Eigenvalues of each member's initial G H_0 Gᵀ (G = L⁻¹F; H_0 its NTK on
+        X): the rates of the data-space residual, dε/dτ = −G H Gᵀ ε at order 0.
 
     Examples
     --------
@@ -97,6 +106,10 @@ class FiniteWidthFlow:
     (3, 6)
     >>> flow.predict(X, time=[0.0, 1.0, 2.0]).shape
     (3, 3, 6)
+    >>> F = np.kron(np.eye(2), np.full(3, 1 / 3))  # 2 data: means of 3 grid points
+    >>> flow = FiniteWidthFlow(ens, X, [0.5, -0.5], forward_map=F, y_cov=0.1)
+    >>> flow.predict(X, time=2.0).shape, flow.eigenvalues_.shape
+    ((3, 6), (3, 2))
     """
 
     def __init__(
@@ -110,21 +123,26 @@ class FiniteWidthFlow:
         method="closed_form",
         y_cov=None,
         training="full",
+        forward_map=None,
     ):
         self.order, self.learning_rate, self.dt, self.method, training = (
             _check_settings(order, learning_rate, dt, method, training)
         )
         X = check_inputs(X, "X")
+        F = check_forward_map(forward_map, len(X))
+        n_data = len(X) if F is None else len(F)
         self._ensemble = _initial_copy(ensemble, X)
         self.X = X
-        self.y = _check_targets(y, len(X), len(self._ensemble.weights_[0]))
-        # C = L Lᵀ: the loss ½ eᵀC⁻¹e becomes ½‖L⁻¹e‖², i.e. F = C = I after L⁻¹
-        # acts on every slot that runs over training inputs (THEORY.md §2, §5)
-        self._chol = (
+        self.y = _check_targets(y, n_data, len(self._ensemble.weights_[0]), F)
+        # C = L Lᵀ: the loss ½ eᵀC⁻¹e becomes ½‖L⁻¹e‖², i.e. F = C = I after
+        # G = L⁻¹F acts on every slot that runs over training inputs (THEORY.md §2,
+        # §5; see _forward.py)
+        chol = (
             None
             if y_cov is None
-            else cholesky_psd(as_covariance(y_cov, len(X), "y_cov"), "y_cov")
+            else cholesky_psd(as_covariance(y_cov, n_data, "y_cov"), "y_cov")
         )
+        self._map = SlotMap(chol, F)
         _, _, arch, self._params, _ = _prepare(
             self._ensemble, X, None, 0, derivatives=self.order == 1
         )
@@ -141,12 +159,17 @@ class FiniteWidthFlow:
             self._warn_if_unstable()
 
     def _set_problems(self, members):
-        """Whitened φ_0, targets and tensors; one :class:`MemberProblem` per member."""
+        """Mapped φ_0, targets and tensors; one :class:`MemberProblem` per member."""
         phi0 = forward(self._params, self.X, self._arch.activation)[..., 0]
-        targets = np.broadcast_to(self.y, phi0.shape[:2])
-        self._phi0 = self._whiten(phi0.T).T  # (M, n), whitened
-        self._y = self._whiten(targets.T).T
-        self._train = [self._whiten_tensors(t, first=True) for t in members]
+        targets = np.broadcast_to(self.y, (len(phi0), self.y.shape[-1]))
+        self._phi0 = self._map.slot(phi0.T).T  # (M, n_data): G φ_0(X)
+        self._y = self._map.data(targets.T).T  # L⁻¹ y
+        self._train = [self._map.tensors(t, 0) for t in members]
+        if self._map.forward_map is not None:  # NTK rows on the grid (predict_ntk)
+            self._grid = [
+                self._map.tensors({k: t[k] for k in NTK_KEYS if k in t}, 2)
+                for t in members
+            ]
         self._problems = [
             MemberProblem(t, p - yy)
             for t, p, yy in zip(self._train, self._phi0, self._y, strict=True)
@@ -157,39 +180,11 @@ class FiniteWidthFlow:
         top = self.learning_rate * self.dt * self.eigenvalues_.max()
         if top >= 2.0:
             warnings.warn(
-                f"learning_rate·dt·max eig(H_0 C⁻¹) = {top:.3g} >= 2: gradient "
+                f"learning_rate·dt·max eig(F H_0 Fᵀ C⁻¹) = {top:.3g} >= 2: gradient "
                 "descent diverges; the predictions describe that divergence",
                 StabilityWarning,
                 stacklevel=3,
             )
-
-    def _whiten(self, a, axis=0):
-        """L⁻¹ applied along ``axis`` (a slot over training inputs)."""
-        if self._chol is None:
-            return a
-        moved = np.moveaxis(a, axis, 0)
-        shape = moved.shape
-        out = solve_triangular(self._chol, moved.reshape(shape[0], -1), lower=True)
-        return np.moveaxis(out.reshape(shape), 0, axis)
-
-    def _whiten_tensors(self, tensors, first):
-        """Whiten every training slot (and the first slot of training rows)."""
-        if self._chol is None:
-            return tensors
-        out = {}
-        for key, t in tensors.items():
-            for axis in range(0 if first else 1, t.ndim):
-                t = self._whiten(t, axis)
-            out[key] = t
-        return out
-
-    def _unwhiten(self, a, axis):
-        """L applied along ``axis`` (undoes :meth:`_whiten`)."""
-        if self._chol is None:
-            return a
-        return np.moveaxis(
-            np.tensordot(self._chol, np.moveaxis(a, axis, 0), axes=([1], [0])), 0, axis
-        )
 
     # -- helpers -------------------------------------------------------------------
     def _members(self):
@@ -223,21 +218,22 @@ class FiniteWidthFlow:
             )
         return X_new
 
-    def _rows(self, X_new):
+    def _rows(self, X_new, start=1):
         """Per member, tensors of the prediction rows (chunked) and φ_0(X_new).
 
-        ``X_new`` already checked (:meth:`_check_new`).
+        ``X_new`` already checked (:meth:`_check_new`); slots from ``start`` on
+        mapped (2: NTK rows under a forward map).
         """
         phi0 = forward(self._params, X_new, self._arch.activation)[..., 0]
         steps = self.dt is not None
-        for start in range(0, len(X_new), _ROW_CHUNK):
-            part = X_new[start : start + _ROW_CHUNK]
-            sl = slice(start, start + len(part))
+        for first in range(0, len(X_new), _ROW_CHUNK):
+            part = X_new[first : first + _ROW_CHUNK]
+            sl = slice(first, first + len(part))
             for m, (w, b) in enumerate(self._members()):
                 rows = _member_tensors(
                     w, b, self.X, part, self._arch, 0, steps, self.order == 0
                 )
-                rows = self._whiten_tensors(rows, first=False)
+                rows = self._map.tensors(rows, start)
                 yield sl, m, rows, phi0[m, sl]
 
     # -- public --------------------------------------------------------------------
@@ -253,6 +249,8 @@ class FiniteWidthFlow:
         Returns
         -------
         ndarray of shape (n_members, n_new), or (T, n_members, n_new) for an array.
+            The networks on X_new (with a forward map: not mapped; F applied to
+            the predictions on the grid gives the data-space ones).
         """
         times, scalar = self._times(time)
         X_new = self._check_new(X_new)
@@ -287,6 +285,11 @@ class FiniteWidthFlow:
     def predict_ntk(self, time, X_new=None):
         """Each member's NTK H(x, X) at ``time`` (constant at order 0).
 
+        On the network's inputs, also with a forward map: H(X_new, X) with X the
+        grid, moving as dH(a, b)/dτ = −Σ_c O_3(a, b, c)(Gᵀε)_c (only the slots
+        contracted with the residual are mapped; the data-space kernel is
+        G H Gᵀ).
+
         Parameters
         ----------
         time : float or array-like of shape (T,)
@@ -297,33 +300,50 @@ class FiniteWidthFlow:
         ndarray of shape (n_members, n_new, n), or (T, n_members, n_new, n).
         """
         times, scalar = self._times(time)
-        if X_new is None:
-            rows_iter = ((slice(None), m, t) for m, t in enumerate(self._train))
-            n_new = len(self.X)
-        else:
+        if X_new is not None:
             X_new = self._check_new(X_new)
-            n_new = len(X_new)
-            rows_iter = ((sl, m, r) for sl, m, r, _ in self._rows(X_new))
-        out = np.empty((len(times), len(self._problems), n_new, len(self.X)))
         step = None if self.dt is None else self.learning_rate * self.dt
+        mapped = self._map.forward_map is not None
+        if X_new is None:
+            grid = self._grid if mapped else self._train
+            rows_iter = ((slice(None), m, t) for m, t in enumerate(grid))
+        else:
+            rows = self._rows(X_new, start=2 if mapped else 1)
+            rows_iter = ((sl, m, r) for sl, m, r, _ in rows)
+        n_new = len(self.X) if X_new is None else len(X_new)
+        out = np.empty((len(times), len(self._problems), n_new, len(self.X)))
         with np.errstate(over="ignore", invalid="ignore"):
             for sl, m, rows in rows_iter:
-                if self.order == 0:
-                    out[:, m, sl] = rows["ntk"]
-                elif self.method == "closed_form":
-                    prob = self._problems[m]
-                    rows = rotate_rows(prob, rows)  # once for all times
-                    for it, t in enumerate(times):
-                        out[it, m, sl] = closed_form_ntk(prob, rows, t, step)
-                else:
-                    phi0 = np.zeros(len(rows["ntk"]))
-                    ntk = self._numeric(m, rows, phi0, times)[1]
-                    out[:, m, sl] = ntk[:, len(self.X) :]
+                out[:, m, sl] = self._ntk_block(m, rows, times, step, mapped)
         _check_finite(out, "NTK predictions")
-        out = self._unwhiten(out, 3)  # the training slot
-        if X_new is None:
-            out = self._unwhiten(out, 2)  # the rows are training inputs too
+        if not mapped:  # whitened by L⁻¹: back to the input basis
+            out = self._map.unwhiten(out, 3)  # the training slot
+            if X_new is None:
+                out = self._map.unwhiten(out, 2)  # the rows are training inputs too
         return out[0] if scalar else out
+
+    def _ntk_block(self, m, rows, times, step, mapped):
+        """Member m's NTK rows at ``times``, shape (T, R, n) (or (R, n) at order 0).
+
+        ``mapped``: a forward map, the rows' second slot on the network's inputs
+        (slots after it mapped by G, :func:`ntk_as_rows`); otherwise every slot
+        after the row whitened.
+        """
+        if self.order == 0:
+            return rows["ntk"]
+        prob = self._problems[m]
+        if self.method == "closed_form":
+            rows = rotate_rows(prob, rows, start=2 if mapped else 1)  # once
+            return np.stack(
+                [closed_form_ntk(prob, rows, t, step, back=not mapped) for t in times]
+            )
+        if not mapped:
+            ntk = self._numeric(m, rows, np.zeros(len(rows["ntk"])), times)[1]
+            return ntk[:, len(self.X) :]
+        flat = np.empty((len(times), rows["ntk"].size))
+        for pairs, pseudo, h0 in ntk_as_rows(rows, self.dt is not None):
+            flat[:, pairs] = self._numeric(m, pseudo, h0, times)[0]
+        return flat.reshape((len(times),) + rows["ntk"].shape)
 
     def predict_moments(self, X_new, time):
         """Ensemble mean and covariance (over members) of the predictions.
@@ -351,15 +371,16 @@ def _check_finite(out, what):
         )
 
 
-def _check_targets(y, n, n_members):
+def _check_targets(y, n, n_members, forward_map=None):
     """y as (n,) or (n_members, n) (each member's own targets, e.g. replicas)."""
     y = np.asarray(y, dtype=float)
     if y.ndim == 2 and y.shape[1] == 1 and n != 1:
         y = y[:, 0]
     if y.shape not in ((n,), (n_members, n)):
+        where = "" if forward_map is None else " (data space: the rows of forward_map)"
         raise ValueError(
-            f"y must have shape ({n},) or (n_members, {n}) = ({n_members}, {n}), got "
-            f"{y.shape}"
+            f"y must have shape ({n},) or (n_members, {n}) = ({n_members}, {n})"
+            f"{where}, got {y.shape}"
         )
     if not np.isfinite(y).all():
         raise ValueError("y contains NaN or infinite values")

@@ -70,13 +70,15 @@ class MemberProblem:
         self.rotated = {k: _rotate(v, U, 0) for k, v in train.items()}
 
 
-def rotate_rows(problem, rows):
-    """Prediction-row tensors with every slot after the row in the eigenbasis of H_0.
+def rotate_rows(problem, rows, start=1):
+    """Prediction-row tensors, every slot from ``start`` on in the eigenbasis of H_0.
 
     Done once per member and set of rows; :func:`closed_form` and
-    :func:`closed_form_ntk` take the result for any number of times.
+    :func:`closed_form_ntk` take the result for any number of times. ``start=2``
+    leaves the second slot as it is (NTK rows H(a, b) on the network's inputs
+    under a forward map, :func:`closed_form_ntk` with ``back=False``).
     """
-    return {k: _rotate(v, problem.U, 1) for k, v in rows.items()}
+    return {k: _rotate(v, problem.U, start) for k, v in rows.items()}
 
 
 def _rotate(t, U, start):
@@ -217,10 +219,12 @@ def closed_form(problem, rows, phi0_rows, time, step=None, order=1, integrated=N
     return out + direct - eta * (h_rot @ integrated)
 
 
-def closed_form_ntk(problem, rows, time, step=None):
+def closed_form_ntk(problem, rows, time, step=None, back=True):
     """H(x_a, X) at ``time`` to first order, shape (R, n).
 
-    ``rows`` from :func:`rotate_rows`; the result is back in the input basis.
+    ``rows`` from :func:`rotate_rows`; the result is back in the input basis. The
+    second slot only passes through: with ``back=False`` it is left as given
+    (rows from ``rotate_rows(..., start=2)``, any length, e.g. grid inputs).
     """
     s, alpha, U = problem.s, problem.alpha, problem.U
     n = len(s)
@@ -234,7 +238,7 @@ def closed_form_ntk(problem, rows, time, step=None):
         )
         moved = rows["ntk"] - np.einsum("ajl,l->aj", rows["o3"], alpha * d1)
         moved += np.einsum("ajml,ml->aj", rows["o4"], aa * d2)
-        return moved @ U.T
+        return moved @ U.T if back else moved
     eta, K = float(step), int(time)
     r = 1.0 - eta * s
     d1 = divided_difference(np.stack([np.ones(n), r], -1), "power", K)
@@ -245,7 +249,7 @@ def closed_form_ntk(problem, rows, time, step=None):
     moved = rows["ntk"] - eta * np.einsum("ajl,l->aj", rows["o3"], alpha * d1)
     moved += eta**2 * np.einsum("ajml,ml->aj", rows["o4"], aa * rm * d2)
     moved += 0.5 * eta**2 * np.einsum("ajml,ml->aj", rows["ntk_hessian"], aa * d3)
-    return moved @ U.T
+    return moved @ U.T if back else moved
 
 
 def integrate_flow(train, rows, y, phi0_train, phi0_rows, times, order=1):

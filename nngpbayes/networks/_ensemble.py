@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .._validation import check_inputs, check_int, resolve_n_jobs
+from .._validation import (
+    check_forward_map,
+    check_inputs,
+    check_int,
+    resolve_n_jobs,
+)
 from ..architecture import architecture_from
 from . import _mlp
 from ._inputs import (
@@ -224,16 +229,23 @@ class MLPEnsemble(BaseEstimator):
         record_times=None,
         record_X=None,
         record_ntk=False,
+        forward_map=None,
     ):
         """Train every member by full-batch gradient descent (THEORY.md §2).
+
+        The loss is ½(Fφ(X) − y)ᵀC⁻¹(Fφ(X) − y): the networks are evaluated on the
+        grid inputs ``X`` and seen through the linear forward map F (an FK table,
+        ``forward_map``; the identity by default), the data y and their covariance
+        C live in data space.
 
         ``n_steps`` steps of size Δt = ``time / n_steps`` follow the gradient flow
         dθ/dt = −η λ ∇L to ``time``; with ``n_steps`` alone they are plain gradient
         descent with step η (Δt = 1, so ``time = n_steps``); with ``time`` alone
-        the number of steps is chosen so that η Δt · max eig(H C⁻¹) <= 0.05.
+        the number of steps is chosen so that η Δt · max eig(F H Fᵀ C⁻¹) <= 0.05.
 
-        Gradient descent is stable only while η Δt · max eig(H C⁻¹) < 2 (H the
-        members' empirical NTK at initialisation, max over members): a step above
+        Gradient descent is stable only while η Δt · max eig(F H Fᵀ C⁻¹) < 2 (H
+        the members' empirical NTK on ``X`` at initialisation, max over members,
+        the largest eigenvalue of C^(−1/2) F H Fᵀ C^(−1/2)): a step above
         this limit warns (:class:`StabilityWarning`), and training that reaches
         NaN or infinite predictions stops at once with a :class:`DivergenceError`
         (a ``FloatingPointError``) naming the step, the limit and the fix.
@@ -241,16 +253,18 @@ class MLPEnsemble(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The inputs the networks are evaluated on (the grid, with a forward map).
+        y : array-like of shape (n_data,) or (n_data, n_outputs)
+            The data; n_data = n_samples without a forward map.
         time : float, optional
             Flow time to train to.
         learning_rate : float or None, default=None
             η. ``None``: 1.0 when ``time`` is given (the flow's own time units);
-            with ``n_steps`` alone, half the stability limit, η = 1 / max eig(H
-            C⁻¹), so the default never diverges at initialisation.
+            with ``n_steps`` alone, half the stability limit, η = 1 / max eig(F H
+            Fᵀ C⁻¹), so the default never diverges at initialisation.
         n_steps : int, optional
-        y_cov : float, array-like of shape (n_samples,) or (n_samples, n_samples)
-            C of the loss ½(φ − y)ᵀC⁻¹(φ − y) and of the replicas (default I).
+        y_cov : float, array-like of shape (n_data,) or (n_data, n_data)
+            C of the loss ½(Fφ − y)ᵀC⁻¹(Fφ − y) and of the replicas (default I).
         replicas : bool, default=False
             Each member trains on its own level-2 replica y + L z, z ~ N(0, I)
             drawn from the member's own stream (C = L Lᵀ).
@@ -262,6 +276,11 @@ class MLPEnsemble(BaseEstimator):
             Inputs for the recorded predictions.
         record_ntk : bool, default=False
             Also record the empirical NTK on ``record_X``.
+        forward_map : array-like of shape (n_data, n_samples), default=None
+            F of y = F φ(X); ``None`` is the identity (and trains exactly as
+            without the argument). Predictions and recorded history stay on the
+            network's inputs (``X``, ``record_X``); the targets, replicas and
+            ``y_cov`` are in data space.
 
         Returns
         -------
@@ -273,20 +292,28 @@ class MLPEnsemble(BaseEstimator):
             If the predictions become NaN or infinite during training.
         """
         X = check_inputs(X)
-        y = check_targets(y, len(X))
+        F = check_forward_map(forward_map, len(X))
+        n_data = len(X) if F is None else len(F)
+        y = check_targets(y, n_data)
         if training not in TRAINING:
             raise ValueError(f"training must be one of {TRAINING}, got {training!r}")
         time, learning_rate, n_steps = check_schedule(time, learning_rate, n_steps)
         resolve_n_jobs(self.n_jobs)  # checks n_jobs before any work
-        chol, cinv = data_precision(y_cov, len(X))
+        chol, cinv = data_precision(y_cov, n_data)
         self.initialize(X.shape[1], y.shape[1])
-        s_max = max_flow_eigenvalue(self._params(), X, self.architecture_, cinv)
+        s_max = max_flow_eigenvalue(self._params(), X, self.architecture_, cinv, F)
         lr, dt, n_steps = schedule(s_max, time, learning_rate, n_steps)
         record = record_plan(record_times, record_X, record_ntk, X, dt, n_steps)
         targets = self._targets(y, chol, replicas)
+        loss = cinv
+        if F is not None:  # ∂L/∂φ = P φ − b, P = Fᵀ C⁻¹ F, b = Fᵀ C⁻¹ y
+            ft_cinv = F.T if cinv is None else F.T @ cinv
+            precision = ft_cinv @ F
+            loss = ("mapped", 0.5 * (precision + precision.T))
+            targets = np.matmul(ft_cinv, targets)
         depth = self.architecture_.depth
         trainable = [training == "full" or layer == depth for layer in range(depth + 1)]
-        settings = (cinv, self.architecture_, lr * dt, n_steps, trainable, record)
+        settings = (loss, self.architecture_, lr * dt, n_steps, trainable, record)
         try:
             history = train_members(
                 self._params(),
@@ -319,24 +346,28 @@ class MLPEnsemble(BaseEstimator):
             out[key] = value[..., 0] if single else value
         return out
 
-    def max_flow_eigenvalue(self, X, y_cov=None):
-        """Largest eigenvalue of H C⁻¹ over members (H the empirical NTK at ``X``).
+    def max_flow_eigenvalue(self, X, y_cov=None, forward_map=None):
+        """Largest eigenvalue of F H Fᵀ C⁻¹ over members (H the empirical NTK at
+        ``X``), i.e. of C^(−1/2) F H Fᵀ C^(−1/2).
 
         Gradient descent with step η·Δt is stable below 2 / this value.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y_cov : float, array-like of shape (n_samples,) or (n_samples, n_samples)
+        y_cov : float, array-like of shape (n_data,) or (n_data, n_data)
             C (default the identity).
+        forward_map : array-like of shape (n_data, n_samples), default=None
+            F (default the identity).
 
         Returns
         -------
         float
         """
         X = self.ensure_initialized(X)
-        _, cinv = data_precision(y_cov, len(X))
-        return max_flow_eigenvalue(self._params(), X, self.architecture_, cinv)
+        F = check_forward_map(forward_map, len(X))
+        _, cinv = data_precision(y_cov, len(X) if F is None else len(F))
+        return max_flow_eigenvalue(self._params(), X, self.architecture_, cinv, F)
 
     # -- evaluation ------------------------------------------------------------------
     def predict(self, X):

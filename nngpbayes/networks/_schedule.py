@@ -1,12 +1,14 @@
 """The gradient-descent schedule and its stability limit (THEORY.md §2, §4).
 
-Gradient descent on the loss ½(φ − y)ᵀC⁻¹(φ − y) with step η·Δt is, near its
-linearisation, the discrete filter (1 − η Δt s)^k on each eigenvalue s of H C⁻¹
-(H the empirical NTK), so it is stable only while
+Gradient descent on the loss ½(Fφ − y)ᵀC⁻¹(Fφ − y) with step η·Δt is, near its
+linearisation, the discrete filter (1 − η Δt s)^k on each eigenvalue s of
+F H Fᵀ C⁻¹ (H the empirical NTK, F the forward map, the identity by default), so
+it is stable only while
 
 .. math::
 
-    η\\,Δt\\,s_{\\max} < 2,\\qquad s_{\\max} = \\max \\operatorname{eig}(H C^{-1}),
+    η\\,Δt\\,s_{\\max} < 2,\\qquad
+    s_{\\max} = \\max \\operatorname{eig}(F H F^T C^{-1}),
 
 taken over all members. :func:`schedule` picks the steps inside this limit (or
 warns when the user's choice is outside it); :class:`DivergenceError` is what
@@ -39,7 +41,7 @@ DEFAULT_FRACTION = 0.5
 
 
 class StabilityWarning(UserWarning):
-    """A gradient-descent step is above the stability limit 2 / max eig(η H C⁻¹)."""
+    """A gradient-descent step is above the stability limit 2 / max eig(ηF H FᵀC⁻¹)."""
 
 
 class DivergenceError(FloatingPointError):
@@ -63,22 +65,29 @@ class DivergenceError(FloatingPointError):
         self.step, self.limit = step, limit
 
 
-def max_flow_eigenvalue(params, X, arch, cinv):
-    """max over members of eig(H C⁻¹), H the empirical NTK at ``X``.
+def max_flow_eigenvalue(params, X, arch, cinv, forward_map=None):
+    """max over members of eig(F H Fᵀ C⁻¹), H the empirical NTK at ``X``.
+
+    The same as the largest eigenvalue of C^(−1/2) F H Fᵀ C^(−1/2), the rate of
+    the fastest mode of the linearised flow of ½(Fφ − y)ᵀC⁻¹(Fφ − y).
 
     Parameters
     ----------
     params : (weights, biases)
-    X : ndarray of shape (n, n_features)
+    X : ndarray of shape (n_grid, n_features)
     arch : Architecture
-    cinv : ndarray of shape (n, n) or None
+    cinv : ndarray of shape (n_data, n_data) or None
         C⁻¹ (None: the identity).
+    forward_map : ndarray of shape (n_data, n_grid) or None
+        F (None: the identity).
 
     Returns
     -------
     float
     """
     h = _mlp.empirical_ntk(params, X, None, arch.activation, arch)
+    if forward_map is not None:
+        h = forward_map @ h @ forward_map.T
     if cinv is None:
         return float(np.max(np.linalg.eigvalsh(h)))
     # eig(H C⁻¹) = eig(Rᵀ H R) with C⁻¹ = R Rᵀ: a symmetric PSD problem (real
@@ -101,7 +110,7 @@ def schedule(s_max, time, learning_rate, n_steps):
     Parameters
     ----------
     s_max : float
-        max eig(H C⁻¹) over members (:func:`max_flow_eigenvalue`).
+        max eig(F H Fᵀ C⁻¹) over members (:func:`max_flow_eigenvalue`).
     time : float or None
     learning_rate : float or None
     n_steps : int or None
@@ -122,8 +131,9 @@ def schedule(s_max, time, learning_rate, n_steps):
         warnings.warn(
             f"learning_rate={learning_rate:.4g} with time step {dt:.4g} is above "
             "the stability limit of gradient descent: learning_rate * dt must "
-            f"stay below 2 / max eig(H C⁻¹) = {2.0 / s_max:.4g} (the largest "
-            f"eigenvalue of the members' empirical NTK is {s_max:.4g}), i.e. "
+            f"stay below 2 / max eig(F H Fᵀ C⁻¹) = {2.0 / s_max:.4g} (the largest "
+            f"eigenvalue, over members, of the empirical NTK H seen through the "
+            f"forward map F and data covariance C is {s_max:.4g}), i.e. "
             f"learning_rate < {2.0 / (dt * s_max):.4g}; training will diverge",
             StabilityWarning,
             stacklevel=3,
@@ -138,7 +148,7 @@ def divergence_error(step, n_steps, learning_rate, dt, s_max):
         f"training diverged: the predictions became NaN or infinite at "
         f"gradient-descent step {step} of {n_steps}. The step learning_rate * dt = "
         f"{learning_rate:.4g} * {dt:.4g} must stay below the stability limit "
-        f"2 / max eig(H C⁻¹) = {2.0 / s_max:.4g} (at initialisation), i.e. "
+        f"2 / max eig(F H Fᵀ C⁻¹) = {2.0 / s_max:.4g} (at initialisation), i.e. "
         f"learning_rate < {limit:.4g}. Fix: a smaller learning_rate (or "
         "learning_rate=None, which picks a stable one), or give time without "
         "n_steps so that the steps are chosen automatically.",

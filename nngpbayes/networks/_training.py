@@ -6,10 +6,12 @@ rate, Δt the time per step):
 .. math::
 
     θ ← θ − η Δt\\, λ ∇_θ L,\\qquad
-    L = ½ (φ(X) − y)^T C^{-1} (φ(X) − y),
+    L = ½ (Fφ(X) − y)^T C^{-1} (Fφ(X) − y),
 
-so ``n_steps`` steps of Δt follow the gradient flow to time n_steps·Δt (and with
-Δt = 1 they are plain gradient descent with step η, THEORY.md §2).
+with F the forward map (the identity by default; otherwise ∂L/∂φ = Fᵀ C⁻¹ F φ −
+Fᵀ C⁻¹ y = P φ − b with P and b computed once before training), so ``n_steps``
+steps of Δt follow the gradient flow to time n_steps·Δt (and with Δt = 1 they are
+plain gradient descent with step η, THEORY.md §2).
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ def train(
         Stacked parameters (modified in place).
     X : ndarray of shape (n, n_features)
     targets : ndarray of shape (M, n, n_outputs)
-        Each member's own targets (replicas).
-    cinv : ndarray of shape (n, n) or None
-        C⁻¹ (``None``: the identity).
+        Each member's own targets (replicas), or b = Fᵀ C⁻¹ y with a forward map.
+    cinv : ndarray of shape (n, n), None, or ("mapped", P)
+        C⁻¹ (``None``: the identity); with a forward map, ``("mapped", P)`` with
+        P = Fᵀ C⁻¹ F on the grid, and ``targets`` are then b = Fᵀ C⁻¹ y (so that
+        ∂L/∂φ = P φ − b).
     arch : Architecture
     step : float
         η·Δt.
@@ -94,7 +98,11 @@ def _step(params, X, targets, cinv, act, step, scales, trainable, buffers, k):
     """One step θ ← θ − η Δt λ ∇L in place; NonFiniteStep(k) on non-finite φ."""
     weights, biases = params
     out, pre, inputs = _mlp.forward(params, X, act, keep=True)
-    eps = out - targets  # ∂L/∂φ = C⁻¹(φ − y)
+    if isinstance(cinv, tuple):  # a forward map: ∂L/∂φ = Fᵀ C⁻¹ F φ − Fᵀ C⁻¹ y
+        eps = np.matmul(cinv[1], out) - targets
+        cinv = None
+    else:
+        eps = out - targets  # ∂L/∂φ = C⁻¹(φ − y)
     if not np.isfinite(eps).all():
         raise NonFiniteStep(k)
     if cinv is not None:

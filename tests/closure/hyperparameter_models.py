@@ -1,5 +1,6 @@
 """Shared data and references for the hyperparameter-inference tests
-(test_hyperposterior, test_laplace, test_sampler, test_predictive)."""
+(test_hyperposterior, test_laplace, test_sampler, test_predictive,
+test_inference_forward_map)."""
 
 import functools
 
@@ -37,10 +38,44 @@ def model_data(n=40, depth=1, seed=0, theta=TRUE, correlated=True):
     return X, y, C
 
 
-def reference_log_posterior(u, X, y, C, depth, mu=PRIOR_MEAN, sd=PRIOR_STD):
-    """scipy: log N(y; 0, K + sC) + Σ log N(u_i; μ_i, σ_i²), written independently."""
+def forward_map_data(n_grid=25, n_data=15, depth=1, seed=0, theta=TRUE):
+    """A PDF-like problem: grid X (n_grid, 1) on [-1, 1], a smoothing forward map
+    F (n_data, n_grid) whose rows are normalised Gaussian bumps of random centres
+    and widths, C with diagonal errors and a correlated 5% systematic, and
+    y = F f(X) + ε, f ~ GP(0, K), ε ~ N(0, sC) at the hyperparameters ``theta``.
+
+    Returns
+    -------
+    X, y, C, F
+    """
+    rng = np.random.default_rng(seed)
+    X = np.linspace(-1.0, 1.0, n_grid)[:, None]
+    centres = rng.uniform(-0.9, 0.9, n_data)
+    widths = rng.uniform(0.05, 0.3, n_data)
+    F = np.exp(-0.5 * ((X[:, 0] - centres[:, None]) / widths[:, None]) ** 2)
+    F /= F.sum(axis=1, keepdims=True)
+    sigma = 0.1 * (1.0 + rng.uniform(size=n_data))
+    C = np.diag(sigma**2) + 0.05**2 * np.ones((n_data, n_data))
+    kernel = NNGPKernel(
+        depth,
+        "relu",
+        weight_variance=theta["weight_variance"],
+        bias_variance=theta["bias_variance"],
+    )
+    f = rng.multivariate_normal(np.zeros(n_grid), kernel(X), method="eigh")
+    eps = rng.multivariate_normal(np.zeros(n_data), theta["noise_scale"] * C)
+    return X, F @ f + eps, C, F
+
+
+def reference_log_posterior(
+    u, X, y, C, depth, mu=PRIOR_MEAN, sd=PRIOR_STD, forward_map=None
+):
+    """scipy: log N(y; 0, F K Fᵀ + sC) + Σ log N(u_i; μ_i, σ_i²), written
+    independently (F = I when ``forward_map`` is None)."""
     c_w, c_b, s = np.exp(u)
     K = NNGPKernel(depth, "relu", weight_variance=c_w, bias_variance=c_b)(X)
+    if forward_map is not None:
+        K = forward_map @ K @ forward_map.T
     lik = stats.multivariate_normal(mean=np.zeros(len(y)), cov=K + s * C).logpdf(y)
     return lik + stats.norm(mu, sd).logpdf(u).sum()
 
@@ -53,7 +88,7 @@ def recovery_run():
     return X, y, C, post
 
 
-def fixed_posterior(theta):
+def fixed_posterior(theta, forward_map=None):
     """A 'posterior' holding one hyperparameter set (one chain, one draw)."""
     return HyperparameterPosterior(
         samples={n: np.array([[theta[n]]]) for n in PARAMETER_NAMES},
@@ -63,6 +98,7 @@ def fixed_posterior(theta):
         rhat={n: 1.0 for n in PARAMETER_NAMES},
         ess={n: 1.0 for n in PARAMETER_NAMES},
         converged=True,
+        forward_map=forward_map,
     )
 
 

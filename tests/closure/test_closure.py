@@ -126,12 +126,38 @@ def test_forward_map_observables():
     assert result.data.shape == (10, 6)
     for name in ("posterior", "flow t=1", "flow t=inf"):
         assert np.isfinite(result.metrics[name].r_bv)
-    with pytest.raises(ValueError, match="forward_map must have 30 columns"):
+    with pytest.raises(ValueError, match=r"forward_map must have shape \(n_data, 30\)"):
         ClosureTest(truth="pdf", X_train=x, forward_map=F[:, :5])
-    with pytest.raises(ValueError, match="need forward_map=None"):
-        ClosureTest(
-            truth="pdf", X_train=x, forward_map=F, widths=[8], progress=False
-        ).run()
+
+
+def test_forward_map_closure_runs_every_method():
+    """Posterior, analytic ensemble, real networks and inference, all through F."""
+    x = np.linspace(0.01, 0.99, 20)[:, None]
+    F = np.tril(np.ones((20, 20)))[3::4] / 20  # five running integrals
+    result = ClosureTest(
+        truth="pdf",
+        X_train=x,
+        forward_map=F,
+        level=2,
+        n_fits=2,
+        n_replicas=8,
+        times=[np.inf],
+        widths=[32],
+        ensemble_steps=50,
+        inference=True,
+        inference_steps=60,
+        inference_walkers=8,
+        progress=False,
+    ).run()
+    assert result.data.shape == (2, 5)
+    np.testing.assert_array_equal(result.inference.forward_map, F)
+    assert np.isfinite(result.predictive["mean"]).all()
+    for name in ("posterior", "flow t=inf", "flow t=ens", "ensemble n=32"):
+        m = result.metrics[name]
+        assert np.isfinite([m.bias, m.variance, m.r_bv]).all()
+    # the networks' fit is compared with the data through F
+    fit = result.first_fits["ensemble n=32"]
+    assert fit.train_mean.shape == (5,)
 
 
 def test_prior_draw_is_one_consistent_function():

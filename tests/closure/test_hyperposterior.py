@@ -124,8 +124,9 @@ def test_check_data_names_the_argument(changes, match):
 
 def test_check_data_defaults_to_the_identity():
     X, y, _ = model_data(n=5, seed=2)
-    _, _, C = check_data(X, y, None)
+    _, _, C, F = check_data(X, y, None)
     np.testing.assert_array_equal(C, np.eye(5))
+    assert F is None
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
-"""MAP estimate, Laplace covariance and the walkers' starting positions."""
+"""MAP estimate, Laplace covariance and the walkers' starting positions, with and
+without a forward map (y = F f(X) + ε: the log posterior carries F)."""
 
 import numpy as np
-from hyperparameter_models import PRIOR_MEAN, PRIOR_STD, model_data
+import pytest
+from hyperparameter_models import PRIOR_MEAN, PRIOR_STD, forward_map_data, model_data
 
 from nngpbayes.closure._hyperposterior import LogPosterior
 from nngpbayes.closure._laplace import (
@@ -11,13 +13,20 @@ from nngpbayes.closure._laplace import (
 )
 
 
-def _logpost():
-    X, y, C = model_data(n=25, seed=1)
-    return LogPosterior(X, y, C, 1, "relu", PRIOR_MEAN, PRIOR_STD)
+def _logpost(through_map=False):
+    if through_map:
+        X, y, C, F = forward_map_data(seed=1)
+    else:
+        (X, y, C), F = model_data(n=25, seed=1), None
+    return LogPosterior(X, y, C, 1, "relu", PRIOR_MEAN, PRIOR_STD, forward_map=F)
 
 
-def test_map_is_a_stationary_point_above_every_start():
-    logpost = _logpost()
+through_map = pytest.mark.parametrize("through_map", [False, True])
+
+
+@through_map
+def test_map_is_a_stationary_point_above_every_start(through_map):
+    logpost = _logpost(through_map)
     starts = [PRIOR_MEAN, PRIOR_MEAN + PRIOR_STD, PRIOR_MEAN - PRIOR_STD]
     u_map = map_estimate(logpost, starts)
     value, grad = logpost.evaluate(u_map, gradient=True)
@@ -26,10 +35,11 @@ def test_map_is_a_stationary_point_above_every_start():
     assert all(value >= logpost(u0) for u0 in starts)
 
 
-def test_laplace_covariance_inverts_the_hessian_of_the_values():
+@through_map
+def test_laplace_covariance_inverts_the_hessian_of_the_values(through_map):
     """The covariance (from differences of the analytic gradient) against second
     differences of the log posterior itself: O(h²) truncation + O(eps |f| / h²)."""
-    logpost = _logpost()
+    logpost = _logpost(through_map)
     u_map = map_estimate(logpost, [PRIOR_MEAN])
     cov = laplace_covariance(logpost, u_map)
     h = 1e-3
@@ -49,16 +59,18 @@ def test_laplace_covariance_inverts_the_hessian_of_the_values():
     assert np.all(np.linalg.eigvalsh(cov) > 0)
 
 
-def test_laplace_covariance_is_none_away_from_a_maximum():
-    logpost = _logpost()
+@through_map
+def test_laplace_covariance_is_none_away_from_a_maximum(through_map):
+    logpost = _logpost(through_map)
     # at a prior draw far from the mode the Hessian need not be negative definite;
     # at the truncation edge the gradient is missing: either way None, never NaN
     edge = PRIOR_MEAN + 10.0 * PRIOR_STD * np.array([1.0, 0.0, 0.0])
     assert laplace_covariance(logpost, edge) is None
 
 
-def test_initial_positions_have_finite_density_and_are_reproducible():
-    logpost = _logpost()
+@through_map
+def test_initial_positions_have_finite_density_and_are_reproducible(through_map):
+    logpost = _logpost(through_map)
     p0 = initial_positions(logpost, np.random.default_rng(3), 10)
     assert p0.shape == (10, 3)
     assert all(np.isfinite(logpost(p)) for p in p0)
