@@ -1,9 +1,12 @@
-"""A closure test with the Python API: a parton-distribution-like truth.
+"""
+A closure test with the Python API
+==================================
 
-Data from f(x) = x^0.5 (1 − x)^3 with 5 % uncorrelated and 3 % correlated errors
-(level 2, 20 fits) are fitted by the Bayesian posterior of a depth-2 ReLU NNGP
-prior, by the analytic trained ensemble at several training times and by real
-width-64 networks. Prints the metrics table and writes figures and an ArviZ file.
+A parton-distribution-like truth: data from f(x) = x^0.5 (1 − x)^3 with 5 %
+uncorrelated and 3 % correlated errors (level 2, 20 fits) are fitted by the Bayesian
+posterior of a depth-2 ReLU NNGP prior, by the analytic trained ensemble at several
+training times and by real width-64 networks. Prints the metrics table and writes
+figures and an ArviZ file.
 
 Run: python examples/closure_test.py [--out closure-example]
 """
@@ -11,11 +14,15 @@ Run: python examples/closure_test.py [--out closure-example]
 import argparse
 from pathlib import Path
 
-import numpy as np
+import matplotlib
 
-from nngpbayes import Architecture
-from nngpbayes.closure import ClosureTest, to_netcdf
-from nngpbayes.plotting import save_all
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from nngpbayes import Architecture  # noqa: E402
+from nngpbayes.closure import ClosureTest, to_netcdf  # noqa: E402
+from nngpbayes.plotting import save_all  # noqa: E402
 
 
 def main(out="closure-example"):
@@ -46,7 +53,15 @@ def main(out="closure-example"):
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
     to_netcdf(result.to_arviz(), path / "closure.nc")
-    print("wrote", [str(p) for p in save_all(result, path)])
+    paths = save_all(result, path)
+    print("wrote", [str(p) for p in paths])
+
+    # Show the three figures side by side (the gallery of the docs displays them).
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, png in zip(axes, paths[:3], strict=True):
+        ax.imshow(plt.imread(png))
+        ax.set_axis_off()
+    fig.tight_layout()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""How far is a finite network from its infinite-width (order-0) theory, and how
+"""
+Finite-width corrections: the 1/n expansion
+===========================================
+
+How far is a finite network from its infinite-width (order-0) theory, and how
 much of that does the 1/n expansion (order 1) explain?
 
 Ensembles of one-hidden-layer tanh networks (widths 64 … 2048, 12 networks each)
@@ -6,7 +10,7 @@ are trained by gradient descent on the same 8 points. For every network the scri
 predicts its trajectory with :class:`nngpbayes.finite_width.FiniteWidthFlow`:
 
 - order 0: its own NTK frozen at initialisation (the linearised network);
-- order 1: the NTK moving under the dNTK O_3 and the ddNTK O_4 (THEORY.md §5).
+- order 1: the NTK moving under the dNTK O_3 and the ddNTK O_4 (:ref:`theory-5`).
 
 It prints the geometric-mean error of both against real training at every width,
 the fitted log-log slopes (order 0 ∝ 1/n, order 1 clearly faster), and the

@@ -77,7 +77,7 @@ def measure(arch, width, n_networks, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[2])
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="finite_width_statistics.png")
     parser.add_argument("--networks", type=int, default=320)
     args = parser.parse_args()

@@ -28,6 +28,7 @@ Run: python examples/forward_map_training.py [--out forward_map_training.png]
 """
 
 import argparse
+import os
 
 import matplotlib
 
@@ -56,6 +57,11 @@ from nngpbayes.kernels import nngp_ntk  # noqa: E402
 ARCH = Architecture(depth=1, activation="erf", weight_variance=2.0, bias_variance=0.1)
 WIDTHS = [64, 256, 1024]
 N_STEPS = 2000
+N_FITS, N_REPLICAS = 5, 24
+if os.environ.get("NNGPBAYES_GALLERY_QUICK") == "1":
+    # The documentation gallery (docs/conf.py sets this) runs a lighter setting:
+    # fewer steps, fits and replicas. Run as a script, nothing changes.
+    N_STEPS, N_FITS, N_REPLICAS = 600, 2, 12
 
 
 def truth(X):
@@ -80,8 +86,8 @@ def closure(X, F, C):
         forward_map=F,
         data_cov=C,
         level=2,
-        n_fits=5,
-        n_replicas=24,
+        n_fits=N_FITS,
+        n_replicas=N_REPLICAS,
         times=[0.1, 1.0, 10.0, np.inf],
         widths=WIDTHS,
         ensemble_steps=N_STEPS,
@@ -214,6 +220,6 @@ def main(out="forward_map_training.png"):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="forward_map_training.png")
     main(parser.parse_args().out)

@@ -1,6 +1,9 @@
-"""Bayesian regression with the infinite-width prior of a deep network (NNGP).
+"""
+Bayesian regression with the NNGP prior
+=======================================
 
-Fits a noisy 1-D function with ``GaussianProcessRegressor(NNGPKernel + WhiteKernel)``,
+The infinite-width prior of a deep network (NNGP) as a scikit-learn kernel. Fits a
+noisy 1-D function with ``GaussianProcessRegressor(NNGPKernel + WhiteKernel)``,
 tunes the weight and bias variances and the noise level by maximising the marginal
 likelihood (through the kernel's analytic gradient), prints the learned
 hyperparameters and saves a plot of the posterior band.

@@ -1,10 +1,13 @@
-"""The trained ensemble of infinitely wide networks, at several training times.
+"""
+Training dynamics of the infinite-width ensemble
+================================================
 
-A depth-2 ReLU network is trained by gradient flow on noisy data. The ensemble over
-random initialisations is Gaussian at every time t (THEORY.md §4); this script
-plots its mean and ±2σ band at a few times against the Bayesian posterior of the
-NNGP prior, then the spectrum of the flow operator with the time scale 1/(η s) of
-each mode and the expected training and validation losses against t.
+The trained ensemble of infinitely wide networks, at several training times. A
+depth-2 ReLU network is trained by gradient flow on noisy data. The ensemble over
+random initialisations is Gaussian at every time t (:ref:`theory-4`); this script plots
+its mean and ±2σ band at a few times against the Bayesian posterior of the NNGP
+prior, then the spectrum of the flow operator with the time scale 1/(η s) of each
+mode and the expected training and validation losses against t.
 
 Run: python examples/training_dynamics.py [--out training_dynamics.png]
 """

@@ -1,7 +1,8 @@
 """nngpbayes: Bayesian inference with infinite-width neural networks.
 
-Conventions (parametrisation, loss, time units): the theory pages of the documentation
-(docs/theory; cited in docstrings as THEORY.md §n).
+Conventions (parametrisation, loss, time units) are fixed by the theory pages of the
+documentation (:ref:`theory`, sources in ``docs/theory/``), cited in docstrings by
+section: :ref:`theory-1` to :ref:`theory-7`.
 """
 
 from .architecture import Architecture

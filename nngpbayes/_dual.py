@@ -73,7 +73,7 @@ _UNARY = {
     np.reciprocal: lambda x, y: -y * y,
     np.absolute: lambda x, y: np.sign(x),
     np.sign: lambda x, y: 0.0,
-    # THEORY.md §3 guard: d sqrt(x) at x == 0 is taken as 0 (see module docstring).
+    # docs/theory §3 guard: d sqrt(x) at x == 0 is taken as 0 (see module docstring).
     np.sqrt: lambda x, y: np.divide(0.5, y, out=np.zeros_like(y), where=y > 0),
     sc.erf: lambda x, y: (2.0 / np.sqrt(np.pi)) * np.exp(-x * x),
     sc.ndtr: lambda x, y: np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi),

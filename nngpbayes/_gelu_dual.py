@@ -1,6 +1,6 @@
 r"""Closed-form Gaussian dual maps of the exact GELU, σ(x) = x Φ(x) (private).
 
-With :math:`(u, v) \sim N(0, [[Σ_{11}, Σ_{12}], [Σ_{12}, Σ_{22}]])` (THEORY.md §3),
+With :math:`(u, v) \sim N(0, [[Σ_{11}, Σ_{12}], [Σ_{12}, Σ_{22}]])` (:ref:`theory-3`),
 :func:`gelu_dual` returns :math:`T = E[σ(u)σ(v)]` and
 :math:`\dot T = E[σ'(u)σ'(v)]`, :math:`σ'(x) = Φ(x) + xφ(x)`, in the closed form of
 Tsuchida et al. [1]_; :func:`gelu_dual_diag` returns the same at
@@ -29,7 +29,7 @@ two non-negative functions of :math:`α \in (0, π)` that are :math:`O(α^3)` at
 :math:`α = \operatorname{atan2}(\sqrt D, -Σ_{12})` with
 :math:`D = 1 + Σ_{11} + Σ_{22} + (Σ_{11}Σ_{22} - Σ_{12}^2) \ge 1`, so no square root
 ever sees zero and no arccos/arcsin is taken near ±1, also for identical or opposite
-inputs (THEORY.md §3, "numerical care").
+inputs (:ref:`theory-3`, "numerical care").
 
 What is left is the conditioning of the map itself: near
 :math:`Σ_{12} = -\sqrt{Σ_{11}Σ_{22}}` with large variances, a relative change ε of an
@@ -102,7 +102,7 @@ def gelu_dual(s11, s22, s12):
 
     With :math:`(u, v) \sim N(0, [[Σ_{11}, Σ_{12}], [Σ_{12}, Σ_{22}]])`,
     :math:`T = E[σ(u)σ(v)]` and :math:`\dot T = E[σ'(u)σ'(v)] = ∂T/∂Σ_{12}`
-    (THEORY.md §3; closed form of Tsuchida et al. [1]_). With
+    (:ref:`theory-3`; closed form of Tsuchida et al. [1]_). With
     :math:`A = (1 + Σ_{11})(1 + Σ_{22})`, :math:`δ = Σ_{11}Σ_{22} - Σ_{12}^2`,
     :math:`D = A - Σ_{12}^2 = 1 + Σ_{11} + Σ_{22} + δ` and
     :math:`α = \arccos(-Σ_{12}/\sqrt A) = π/2 + \arcsin(Σ_{12}/\sqrt A)`:
@@ -160,7 +160,7 @@ def gelu_dual(s11, s22, s12):
     root_d = np.sqrt(d)
     alpha = np.arctan2(root_d, -s12)  # arccos(-Σ12/√A), exact near c = ±1
     f, e = _f_and_e(alpha, root_d / root_a, -s12 / root_a)
-    # THEORY.md §3 / [1]: 2πT and 2πṪ in the cancellation-free arrangement above.
+    # docs/theory §3 / [1]: 2πT and 2πṪ in the cancellation-free arrangement above.
     t = p * f / root_a + s12 * s12 / (a * root_d) + (1.0 + tr) * s12 * alpha / a
     tdot = e + s12 * ((2.0 - delta) * d + s12 * s12) / (a * d * root_d)
     return t / _TWO_PI, tdot / _TWO_PI
@@ -170,7 +170,7 @@ def gelu_dual_diag(q):
     r"""Diagonal dual maps of the exact GELU: :func:`gelu_dual` at Σ11 = Σ22 = Σ12 = q.
 
     :math:`T_d(q) = E[σ(\sqrt q z)^2]`, :math:`\dot T_d(q) = E[σ'(\sqrt q z)^2]`,
-    :math:`z \sim N(0, 1)` (THEORY.md §3; Tsuchida et al. [1]_). With
+    :math:`z \sim N(0, 1)` (:ref:`theory-3`; Tsuchida et al. [1]_). With
     :math:`α = \operatorname{atan2}(\sqrt{1 + 2q}, -q) = π/2 + \arcsin(q/(1 + q))`:
 
     .. math::
@@ -195,7 +195,7 @@ def gelu_dual_diag(q):
     d = 1.0 + 2.0 * q
     root_d = np.sqrt(d)
     alpha = np.arctan2(root_d, -q)
-    # THEORY.md §3 / [1] at Σ11 = Σ22 = Σ12 = q: every term is >= 0.
+    # docs/theory §3 / [1] at Σ11 = Σ22 = Σ12 = q: every term is >= 0.
     t = q * alpha + 2.0 * q * q / ((1.0 + q) * root_d)
     tdot = alpha + q * (3.0 + 5.0 * q) / ((1.0 + q) * d * root_d)
     return t / _TWO_PI, tdot / _TWO_PI

@@ -1,5 +1,7 @@
-"""The shared numerical core (private): one jittered Cholesky, one PSD root and
-correlated-Gaussian sampler, one GP posterior through an optional forward map.
+"""The shared numerical core (private): Cholesky, PSD root, sampler, GP posterior.
+
+One jittered Cholesky, one PSD root and correlated-Gaussian sampler, one GP
+posterior through an optional forward map.
 
 Every subpackage calls these; none writes its own. Guards that change a result
 warn with :class:`~nngpbayes._numerics.IllConditionedWarning`; inputs that cannot
@@ -9,7 +11,7 @@ References
 ----------
 [1] C. E. Rasmussen and C. K. I. Williams, *Gaussian Processes for Machine
     Learning*, MIT Press (2006), Algorithm 2.1.
-[2] docs/theory (THEORY.md §4): the posterior through a linear forward map F.
+[2] :ref:`theory-4`: the posterior through a linear forward map F.
 """
 
 from __future__ import annotations
@@ -66,6 +68,17 @@ def jittered_cholesky(a, name, *, warn=True):
     ValueError
         If ``a`` holds NaN or inf, or is not positive definite even with a ridge of
         1e-6 of its mean diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nngpbayes._linalg import jittered_cholesky
+    >>> L, rel_jitter = jittered_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]]), "a")
+    >>> L
+    array([[2., 0.],
+           [1., 1.]])
+    >>> rel_jitter  # no jitter was needed
+    0.0
     """
     a = np.asarray(a, dtype=float)
     if not np.isfinite(a).all():
@@ -98,7 +111,7 @@ def jittered_cholesky(a, name, *, warn=True):
 
 
 def psd_root(cov, name, *, scale=None):
-    """A matrix R with R Rᵀ = ``cov`` for a symmetric positive semi-definite ``cov``.
+    """Return R with R Rᵀ = ``cov`` for a symmetric positive semi-definite ``cov``.
 
     R = U diag(√s) from the eigendecomposition (works for singular ``cov``, where a
     Cholesky factor does not exist). Negative eigenvalues within
@@ -189,7 +202,7 @@ class GPPosterior:
     jitter: float
 
     def log_marginal_likelihood(self, y):
-        """log N(y; 0, F K Fᵀ + C) of the data the posterior was conditioned on."""
+        """Return log N(y; 0, F K Fᵀ + C) of the data the posterior conditions on."""
         y = np.asarray(y, dtype=float)
         n = self.chol.shape[0]
         quad = np.einsum("i...,i...->...", y, self.alpha)
@@ -209,15 +222,15 @@ def gp_posterior(
     name="F K Fᵀ + C",
     warn=True,
 ):
-    """The posterior of a GP prior f ~ N(0, K) observed through y = F f(X) + ε.
+    r"""Compute the posterior of a GP prior f ~ N(0, K) seen through y = F f(X) + ε.
 
     .. math::
 
-        A = F K_{gg} F^T + C, \\qquad
-        \\mu_* = K_{*g} F^T A^{-1} y, \\qquad
-        \\Sigma_* = K_{**} - K_{*g} F^T A^{-1} F K_{g*},
+        A = F K_{gg} F^T + C, \qquad
+        \mu_* = K_{*g} F^T A^{-1} y, \qquad
+        \Sigma_* = K_{**} - K_{*g} F^T A^{-1} F K_{g*},
 
-    with ε ~ N(0, C) (docs/theory, THEORY.md §4; [1], Alg. 2.1 with F = I).
+    with ε ~ N(0, C) (:ref:`theory-4`; [1], Alg. 2.1 with F = I).
 
     Parameters
     ----------
@@ -242,6 +255,20 @@ def gp_posterior(
     Returns
     -------
     GPPosterior
+
+    Examples
+    --------
+    A nearly noise-free posterior reproduces the data at the data inputs:
+
+    >>> import numpy as np
+    >>> from nngpbayes import NNGPKernel
+    >>> from nngpbayes._linalg import gp_posterior
+    >>> X = np.linspace(-1, 1, 6)[:, None]
+    >>> y = np.sin(3 * X[:, 0])
+    >>> K = NNGPKernel(depth=1, bias_variance=0.1)(X)
+    >>> post = gp_posterior(K, K, K, y, 1e-10 * np.eye(6))
+    >>> bool(np.allclose(post.mean, y, atol=1e-6)), post.cov.shape
+    (True, (6, 6))
     """
     k_grid = np.asarray(k_grid, dtype=float)
     k_test_grid = np.asarray(k_test_grid, dtype=float)
@@ -251,7 +278,7 @@ def gp_posterior(
         F = np.asarray(forward_map, dtype=float)
         kfg, ks = F @ k_grid, k_test_grid @ F.T  # F K_gg, K_*g Fᵀ
     kff = kfg if forward_map is None else kfg @ F.T
-    a = kff + data_cov  # THEORY.md §4: A = F K Fᵀ + C
+    a = kff + data_cov  # docs/theory §4: A = F K Fᵀ + C
     chol, jitter = jittered_cholesky(0.5 * (a + a.T), name, warn=warn)
     alpha = sla.cho_solve((chol, True), y)  # [1], Alg. 2.1, line 3
     mean = ks @ alpha

@@ -29,12 +29,19 @@ class IllConditionedWarning(UserWarning):
 
 
 def as_covariance(cov, n, name):
-    """A data covariance as an (n, n) array from a scalar, a vector or a matrix.
+    """Return a data covariance as an (n, n) array from a scalar, vector or matrix.
 
     Raises
     ------
     ValueError
         Wrong shape, non-finite entries, asymmetric, or not positive definite.
+
+    Examples
+    --------
+    >>> from nngpbayes._numerics import as_covariance
+    >>> as_covariance([1.0, 2.0], 2, "y_cov")
+    array([[1., 0.],
+           [0., 2.]])
     """
     c = np.asarray(cov, dtype=float)
     if c.ndim == 0:

@@ -1,14 +1,14 @@
-"""Gaussian dual maps of smooth activations by Hermite expansion (private).
+r"""Gaussian dual maps of smooth activations by Hermite expansion (private).
 
 For standard normals (z1, z2) with correlation c, Mehler's formula gives
 
 .. math::
 
-    E[f(z_1) g(z_2)] = \\sum_{n\\ge 0} c^n f_n g_n,\\qquad
-    f_n = E[f(z) h_n(z)],\\quad h_n = He_n / \\sqrt{n!},
+    E[f(z_1) g(z_2)] = \sum_{n\ge 0} c^n f_n g_n,\qquad
+    f_n = E[f(z) h_n(z)],\quad h_n = He_n / \sqrt{n!},
 
 with He_n the probabilists' Hermite polynomials. With
-f(z) = σ(√Σ11 z), g(z) = σ(√Σ22 z) and c = Σ12/√(Σ11Σ22) this is T (THEORY.md §3);
+f(z) = σ(√Σ11 z), g(z) = σ(√Σ22 z) and c = Σ12/√(Σ11Σ22) this is T (:ref:`theory-3`);
 with σ' it is Ṫ. The coefficients f_n of every input are computed once per layer
 by Gauss–Hermite quadrature, so a kernel entry costs one Horner evaluation of
 ``n_terms`` terms instead of a 2-D quadrature. Truncating the series keeps every

@@ -28,8 +28,11 @@ __all__ = [
 
 
 class InvalidParameterError(ValueError, TypeError):
-    """A parameter has the wrong type or value (a ``ValueError`` and a ``TypeError``,
-    as scikit-learn's own ``InvalidParameterError``)."""
+    """A parameter has the wrong type or value.
+
+    It is a ``ValueError`` and a ``TypeError``, as scikit-learn's own
+    ``InvalidParameterError``.
+    """
 
 
 def check_inputs(X, name: str = "X") -> np.ndarray:
@@ -109,8 +112,10 @@ def check_int(value, name: str, min_val: int | None = 1, max_val=None) -> int:
 def check_real(
     value, name: str, min_val=None, max_val=None, include_boundaries="both"
 ) -> float:
-    """``value`` as a finite ``float`` in the given range (see
-    :func:`sklearn.utils.check_scalar` for ``include_boundaries``)."""
+    """Return ``value`` as a finite ``float`` in the given range.
+
+    See :func:`sklearn.utils.check_scalar` for ``include_boundaries``.
+    """
     _scalar(value, name, numbers.Real, min_val, max_val, include_boundaries)
     if not np.isfinite(value):
         raise InvalidParameterError(f"{name} must be finite, got {name}={value!r}.")
@@ -123,7 +128,7 @@ def check_positive(value, name: str) -> float:
 
 
 def check_generator(random_state, name: str = "random_state") -> np.random.Generator:
-    """A :class:`numpy.random.Generator` from ``random_state``.
+    """Return a :class:`numpy.random.Generator` from ``random_state``.
 
     The one way the package turns ``random_state`` into randomness. Like
     :func:`sklearn.utils.check_random_state`, but returning a ``Generator``:
@@ -157,7 +162,7 @@ def check_generator(random_state, name: str = "random_state") -> np.random.Gener
 
 
 def resolve_n_jobs(n_jobs, n_tasks: int | None = None) -> int:
-    """Number of workers, following joblib (:func:`joblib.effective_n_jobs`).
+    """Return the number of workers, following joblib (:func:`joblib.effective_n_jobs`).
 
     ``None`` → 1 (or the ``n_jobs`` of an enclosing ``joblib.parallel_config``),
     ``-1`` → all cores, ``-2`` → all but one, a positive int → that many; never more

@@ -1,4 +1,4 @@
-"""The architecture of a deep fully-connected network (THEORY.md §1).
+"""The architecture of a deep fully-connected network (:ref:`theory-1`).
 
 One source of truth for depth, activation and the per-layer hyperparameters
 C_W, C_b (initialisation variances) and λ_W, λ_b (learning rates), shared by the
@@ -25,7 +25,7 @@ def per_layer(value, n_layers: int, name: str, *, allow_zero: bool) -> np.ndarra
     ----------
     value : float or sequence of float
         A scalar ("the same in every layer") or one value per layer, index 0 the first
-        layer and index ``n_layers - 1`` the readout (THEORY.md §1).
+        layer and index ``n_layers - 1`` the readout (:ref:`theory-1`).
     n_layers : int
         ``depth + 1``.
     name : str
@@ -108,7 +108,18 @@ class Architecture:
 
     Notes
     -----
-    Conventions: THEORY.md §1 (parametrisation) and §3 (kernels).
+    Conventions: :ref:`theory-1` (parametrisation) and §3 (kernels).
+
+    Examples
+    --------
+    >>> from nngpbayes import Architecture
+    >>> arch = Architecture(depth=2, weight_variance=[1.0, 2.0, 1.5], bias_variance=0.1)
+    >>> arch.n_layers
+    3
+    >>> arch.weight_variance  # one value per layer, the readout last
+    array([1. , 2. , 1.5])
+    >>> arch.weight_lr  # λ = C by default
+    array([1. , 2. , 1.5])
     """
 
     depth: int = 1
@@ -119,6 +130,7 @@ class Architecture:
     bias_lr: np.ndarray | None = None
 
     def __post_init__(self):
+        """Validate every field and store per-layer values as arrays."""
         depth = check_int(self.depth, "depth", min_val=0)
         n = depth + 1
         set_ = object.__setattr__
@@ -148,10 +160,19 @@ class Architecture:
 
     @property
     def n_layers(self) -> int:
+        """Number of layers L = depth + 1 (hidden layers and the readout)."""
         return self.depth + 1
 
     def replace(self, **changes) -> Architecture:
-        """A copy with some fields changed (validated again)."""
+        """Return a copy with some fields changed (validated again).
+
+        Examples
+        --------
+        >>> from nngpbayes import Architecture
+        >>> arch = Architecture(depth=2, bias_variance=0.1).replace(weight_variance=2.0)
+        >>> arch.weight_variance, arch.weight_lr  # λ still follows C
+        (array([2., 2., 2.]), array([2., 2., 2.]))
+        """
         fields = dict(
             depth=self.depth,
             activation=self.activation,
@@ -164,6 +185,7 @@ class Architecture:
         return Architecture(**fields)
 
     def __eq__(self, other):
+        """Return whether two architectures have the same depth, σ and values."""
         if not isinstance(other, Architecture):
             return NotImplemented
         same = self.depth == other.depth and self.activation == other.activation
@@ -175,6 +197,8 @@ class Architecture:
     __hash__ = None
 
     def __repr__(self):
+        """Return the constructor call, per-layer values collapsed when equal."""
+
         def fmt(a):
             return repr(float(a[0])) if np.all(a == a[0]) else repr(a.tolist())
 
@@ -187,7 +211,7 @@ class Architecture:
 
 
 def architecture_from(obj) -> Architecture:
-    """The :class:`Architecture` described by an object's parameters.
+    """Return the :class:`Architecture` described by an object's parameters.
 
     Reads ``depth``, ``activation``, ``weight_variance``, ``bias_variance`` and (if
     present) ``weight_lr``, ``bias_lr``: the parameters every nngpbayes estimator

@@ -1,6 +1,9 @@
-"""The ``nngpbayes`` command line: ``nngpbayes closure-test`` runs a multi-closure
-test (THEORY.md §6) and writes a table, figures, a netCDF file (ArviZ) and a JSON
-summary."""
+"""The ``nngpbayes`` command line.
+
+``nngpbayes closure-test`` runs a multi-closure test (:ref:`theory-6`) and writes a
+table, figures, a netCDF file (ArviZ) and a JSON summary; ``nngpbayes fit --problem
+bcdms-t3`` fits xT3 to the BCDMS data (needs ``pip install "nngpbayes[pdf]"``).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,24 @@ def _time(text):
         ) from None
 
 
+_BCDMS_CLOSURE_DEFAULTS = {
+    "depth": 2,
+    "activation": "erf",
+    "weight_variance": 1.0,
+    "bias_variance": 0.1,
+    "widths": [28],
+    "n_fits": 10,
+    "n_replicas": 30,
+    "ensemble_steps": 2000,
+    "times": [0.1, 1.0, 10.0, 100.0],
+    "inference_steps": 1500,
+}  # = nngpbayes.pdf._fit_closure.CLOSURE_DEFAULTS (tested), here for --help
+_BCDMS_CLOSURE_HELP = {
+    k: " ".join(map(str, v)) if isinstance(v, list) else v
+    for k, v in _BCDMS_CLOSURE_DEFAULTS.items()
+}
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="nngpbayes", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +58,20 @@ def _parser():
     )
     c.add_argument(
         "--truth", default="prior", choices=["prior", "pdf", "oscillating", "teacher"]
+    )
+    c.add_argument(
+        "--problem",
+        default=None,
+        choices=["bcdms-t3"],
+        help="a real problem: bcdms-t3 = the BCDMS covariance and HOPPET map "
+        "F diag(x^0.5 (1-x)^3), the Les Houches toy xT3 as truth, grid inputs "
+        "(x, ln x) with --n-train points (default 50), scored on the grid; its "
+        "defaults: "
+        + ", ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in _BCDMS_CLOSURE_HELP.items()
+        )
+        + ", inference on (needs: pip install "
+        '"nngpbayes[pdf]")',
     )
     c.add_argument("--level", type=int, default=2, choices=[0, 1, 2])
     c.add_argument("--n-fits", type=int, default=20)
@@ -105,11 +140,53 @@ def _parser():
     )
     c.add_argument("--out", default="./closure-output")
     c.add_argument("--no-progress", action="store_true")
+    _fit_parser(sub)
     return parser
 
 
+def _fit_parser(sub):
+    """Add the ``fit`` subcommand's options.
+
+    Defaults: nngpbayes.pdf._fit.FIT_DEFAULTS, repeated here so that --help works
+    without the [pdf] extra.
+    """
+    f = sub.add_parser(
+        "fit",
+        help="fit real data (bcdms-t3: xT3 at Q0 from BCDMS F2p - F2d)",
+        description="The NNGP posterior of xT3(x, Q0=1.65 GeV) from the BCDMS "
+        "data, hyperparameters marginalised by emcee, and a trained [28, 20] tanh "
+        "ensemble on replicas; writes summary.json, hyperparameters.nc and figures "
+        '(xt3.png, data.png, ntk.png). Needs: pip install "nngpbayes[pdf]".',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    f.add_argument("--problem", required=True, choices=["bcdms-t3"])
+    f.add_argument("--out", default="./fit-output")
+    f.add_argument("--n-grid", type=int, default=50, help="fit grid (uniform in ln x)")
+    f.add_argument("--n-plot", type=int, default=100, help="points of the output x")
+    f.add_argument(
+        "--activation", default="erf", help="activation of the depth-2 NNGP prior"
+    )
+    f.add_argument("--n-walkers", type=int, default=16)
+    f.add_argument("--n-steps", type=int, default=3000, help="emcee steps per walker")
+    f.add_argument("--burn", type=int, default=1000)
+    f.add_argument(
+        "--n-draws", type=int, default=100, help="hyperparameter draws averaged over"
+    )
+    f.add_argument("--n-members", type=int, default=100, help="ensemble replicas")
+    f.add_argument(
+        "--train-time",
+        type=float,
+        default=1.0,
+        help="flow time of the ensemble (steps: the automatic schedule)",
+    )
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--n-jobs", type=int, default=-1)
+    f.add_argument("--cache-dir", default=None, help="forward-map cache")
+    f.add_argument("--no-progress", action="store_true")
+
+
 def _architectures(args):
-    """The fits' architecture and the truth's (None: the same)."""
+    """Return the fits' architecture and the truth's (None: the same)."""
     from .architecture import Architecture
 
     arch = Architecture(
@@ -121,7 +198,7 @@ def _architectures(args):
 
 
 def _load_array(path, option):
-    """The array stored in the .npy file ``path`` (``None`` for no file).
+    """Return the array stored in the .npy file ``path`` (``None`` for no file).
 
     Raises
     ------
@@ -140,7 +217,7 @@ def _load_array(path, option):
 
 
 def _grid(args, F):
-    """The grid inputs X_train from --grid, --n-train and the forward map."""
+    """Return the grid inputs X_train from --grid, --n-train and the forward map."""
     X = _load_array(args.grid, "--grid")
     n_grid = None if F is None or F.ndim != 2 else F.shape[1]
     if X is not None:
@@ -162,7 +239,7 @@ def _grid(args, F):
 
 
 def _data_cov(args, F, n_grid):
-    """The data covariance from --data-cov, checked against the data count."""
+    """Return the data covariance from --data-cov, checked against the data count."""
     C = _load_array(args.data_cov, "--data-cov")
     n_data = n_grid if F is None else len(F)
     if C is not None and C.shape not in ((n_data,), (n_data, n_data)):
@@ -175,7 +252,7 @@ def _data_cov(args, F, n_grid):
 
 
 def _closure_test(args):
-    """The :class:`~nngpbayes.closure.ClosureTest` the arguments describe."""
+    """Return the :class:`~nngpbayes.closure.ClosureTest` the arguments describe."""
     from .closure import ClosureTest
 
     arch, truth_arch = _architectures(args)
@@ -219,8 +296,10 @@ def _inference_summary(post):
 
 
 def _write_outputs(result, out):
-    """Write closure.nc, summary.json and the figures to ``out``; print the
-    hyperparameter table. Returns the paths written."""
+    """Write closure.nc, summary.json and the figures to ``out``.
+
+    Also print the hyperparameter table. Returns the paths written.
+    """
     from .closure import hyperparameter_summary, to_netcdf
     from .plotting import save_all
 
@@ -236,12 +315,43 @@ def _write_outputs(result, out):
     return [nc, out / "summary.json", *save_all(result, out, data)]
 
 
+def _bcdms_closure_test(args):
+    """Return the ClosureTest of ``--problem bcdms-t3`` (exit 2 without the extra)."""
+    for option in ("grid", "forward_map", "data_cov"):
+        if getattr(args, option) is not None:
+            raise ValueError(
+                f"--{option.replace('_', '-')} cannot be combined with --problem "
+                f"{args.problem} (the problem sets it)"
+            )
+    try:
+        from .pdf._fit_closure import bcdms_closure_test
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    arch, _ = _architectures(args)
+    return bcdms_closure_test(
+        n_grid=50 if args.n_train is None else args.n_train,
+        architecture=arch,
+        progress=False if args.no_progress else None,
+        level=args.level,
+        n_fits=args.n_fits,
+        n_replicas=args.n_replicas,
+        times=args.times,
+        widths=args.widths,
+        ensemble_steps=args.ensemble_steps,
+        inference=not args.no_inference,
+        inference_steps=args.inference_steps,
+        random_state=args.seed,
+        n_jobs=args.n_jobs,
+    )
+
+
 def closure_test(args):
     """Run ``nngpbayes closure-test`` with parsed ``args``; returns the exit code."""
     start = time.perf_counter()
-    test = _closure_test(args)
+    test = _bcdms_closure_test(args) if args.problem else _closure_test(args)
+    truth = f"{args.problem} toy" if args.problem else args.truth
     print(
-        f"closure test: truth={args.truth}, level {args.level}, {args.n_fits} fits, "
+        f"closure test: truth={truth}, level {args.level}, {args.n_fits} fits, "
         f"{test.architecture}",
         flush=True,
     )
@@ -257,16 +367,62 @@ def closure_test(args):
     return 0
 
 
+_FIT_SETTINGS = (
+    "n_grid",
+    "n_plot",
+    "activation",
+    "n_walkers",
+    "n_steps",
+    "burn",
+    "n_draws",
+    "n_members",
+    "train_time",
+    "seed",
+)
+
+
+def fit(args):
+    """Run ``nngpbayes fit`` with parsed ``args``; returns the exit code."""
+    try:
+        from .pdf._fit import fit_bcdms
+    except ImportError as exc:
+        print(f"nngpbayes fit: error: {exc}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    summary = fit_bcdms(
+        args.out,
+        cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+        n_jobs=args.n_jobs,
+        **{k: getattr(args, k) for k in _FIT_SETTINGS},
+    )
+    ens = summary["ensemble"]
+    print(
+        f"bcdms-t3: {summary['n_data']} points; chi2/N of the posterior mean "
+        f"{summary['chi2_per_point']:.3f}, of the ensemble mean "
+        f"{ens['chi2_per_point']:.3f} ({ens['n_members']} members, "
+        f"{ens['n_steps']} steps), of the toy {summary['chi2_per_point_toy']:.3f}; "
+        f"emcee converged: {summary['converged']}\nwrote summary.json, "
+        f"hyperparameters.nc and {len(summary['figures'])} figures to {args.out} "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
+    return 0
+
+
 def main(argv=None):
     """Entry point of the ``nngpbayes`` console script."""
-    args = _parser().parse_args(argv)
-    if args.command == "closure-test":
-        try:
-            return closure_test(args)
-        except ValueError as exc:
-            print(f"nngpbayes closure-test: error: {exc}", file=sys.stderr)
-            return 2
-    return 1
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "closure-test" and args.problem == "bcdms-t3":
+        sub = parser._subparsers._group_actions[0].choices["closure-test"]
+        sub.set_defaults(**_BCDMS_CLOSURE_DEFAULTS)  # explicit options still win
+        args = parser.parse_args(argv)
+    runners = {"closure-test": closure_test, "fit": fit}
+    try:
+        return runners[args.command](args)
+    except ValueError as exc:
+        print(f"nngpbayes {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ def _plt():
 
 
 def _flow_index(times):
-    """The time shown in :func:`plot_fit`: t = ∞ if present, else the last."""
+    """Return the time shown by :func:`plot_fit`: t = ∞ if present, else the last."""
     infinite = np.flatnonzero(np.isinf(times))
     return int(infinite[0]) if infinite.size else len(times) - 1
 
 
 def _band(ax, x, mean, std, alpha=0.2, **kwargs):
-    """A ±1σ band, drawn in the order of ``x``."""
+    """Draw a ±1σ band in the order of ``x``."""
     order = np.argsort(x)
     ax.fill_between(
         x[order], (mean - std)[order], (mean + std)[order], alpha=alpha, **kwargs
@@ -31,7 +31,7 @@ def _band(ax, x, mean, std, alpha=0.2, **kwargs):
 
 
 def _plot_networks(ax, result, x):
-    """The finite-width ensembles of the first fit: member mean ± member std."""
+    """Draw the finite-width ensembles of the first fit: member mean ± std."""
     order = np.argsort(x)
     widths = zip(result.config["widths"], result.ensemble_fits, strict=True)
     for i, (width, fit) in enumerate(widths):
@@ -49,7 +49,7 @@ def _plot_networks(ax, result, x):
 
 
 def _plot_data(ax, result, x):
-    """The truth at the test inputs and the level-1 data (when they are f(X))."""
+    """Draw the truth at the test inputs and the level-1 data (if they are f(X))."""
     order = np.argsort(x)
     ax.plot(x[order], result.truth_test[0][order], "k--", label="truth")
     if result.data.shape[1] == len(result.X_train):  # no forward map

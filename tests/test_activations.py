@@ -1,4 +1,4 @@
-"""Dual maps T, Ṫ of every activation against independent references (THEORY.md §3).
+"""Dual maps T, Ṫ of every activation against independent references (:ref:`theory-3`).
 
 References:
 - kinked (ABReLU family): a 1-D adaptive quadrature (scipy.integrate.quad, split at

@@ -20,7 +20,7 @@ def test_defaults():
     assert a.activation == get_activation("relu")
     np.testing.assert_array_equal(a.weight_variance, [1.0, 1.0])
     np.testing.assert_array_equal(a.bias_variance, [0.0, 0.0])
-    # λ = C when no learning rate is given (THEORY.md §1)
+    # λ = C when no learning rate is given (docs/theory §1)
     np.testing.assert_array_equal(a.weight_lr, a.weight_variance)
     np.testing.assert_array_equal(a.bias_lr, a.bias_variance)
 

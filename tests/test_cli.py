@@ -92,3 +92,30 @@ def test_closure_test_through_a_forward_map_from_files(tmp_path, capsys):
     assert summary["config"]["n_train"] == 20
     table = capsys.readouterr().out
     assert "ensemble n=16" in table and "posterior" in table
+
+
+def test_fit_help_needs_no_extra_and_names_it(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--problem" in out and "--n-members" in out and "nngpbayes[pdf]" in out
+
+
+def test_fit_without_the_pdf_extra_exits_2_naming_it(monkeypatch, tmp_path, capsys):
+    import importlib.util
+    import sys
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "hoppet" else real_find_spec(name, *args, **kwargs)
+
+    for name in [m for m in sys.modules if m.startswith("nngpbayes.pdf")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    out = tmp_path / "out"
+    assert main(["fit", "--problem", "bcdms-t3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "nngpbayes fit: error:" in err and 'pip install "nngpbayes[pdf]"' in err
+    assert not out.exists()

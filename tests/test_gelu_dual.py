@@ -9,7 +9,7 @@
 - exact identities: T(s12) - T(-s12) = s12/2 and Tdot(s12) + Tdot(-s12) = 1/2 (from
   σ(x) = x + σ(-x)); the product of means at s12 = 0; symmetry; the diagonal form;
 - Price's theorem Tdot = dT/ds12, by finite differences and by forward-mode jets
-  that implement only the ufuncs the module is allowed to use (THEORY.md §3).
+  that implement only the ufuncs the module is allowed to use (:ref:`theory-3`).
 
 The map is ill-conditioned near s12 = -sqrt(s11 s22) with large variances (relative
 sensitivity to s12 ~ the variance for T, more for Tdot), so there the closed form

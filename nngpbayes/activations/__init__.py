@@ -1,4 +1,4 @@
-"""Activation functions and their Gaussian dual maps (THEORY.md §3).
+r"""Activation functions and their Gaussian dual maps (:ref:`theory-3`).
 
 Every activation σ answers the same small interface:
 
@@ -8,21 +8,22 @@ Every activation σ answers the same small interface:
 
   .. math::
 
-      T = E[σ(u)σ(v)],\\quad \\dot T = E[σ'(u)σ'(v)],\\quad
-      G_∓ = \\sqrt{T(q_1,q_1,q_1)\\,T(q_2,q_2,q_2)} ∓ T;
+      T = E[σ(u)σ(v)],\quad \dot T = E[σ'(u)σ'(v)],\quad
+      G_∓ = \sqrt{T(q_1,q_1,q_1)\,T(q_2,q_2,q_2)} ∓ T;
 
   the "cosine gaps" ``gaps = (sqrt(q1 q2) - k12, sqrt(q1 q2) + k12)`` and ``G``
   (the same pair one layer up) are used only by activations with
   ``exact_angle = True`` (the kinked ABReLU family): they need the angle between
   nearly identical or opposite inputs to full precision (the "arccos trap" of
-  THEORY.md §3), and gaps carried along without cancellation give it. Others
+  :ref:`theory-3`), and gaps carried along without cancellation give it. Others
   return ``G = None`` and ignore ``gaps``;
 - ``act.prepare(q)`` → per-input data ``aux`` for one layer (``None`` for closed
   forms; Hermite coefficients for quadrature), passed to ``dual`` as ``aux1, aux2``;
 - ``act.dual_diag(q, aux)`` → ``(T, Tdot)`` at ``q1 = q2 = k12 = q``.
 
-Closed forms: :class:`ABReLU` (with :class:`ReLU`, :class:`LeakyReLU`, :class:`Abs`,
-:class:`Identity`), :class:`Erf`, :class:`GELU`, :class:`Sin`, :class:`Cos`. By 2-D
+Closed forms: :class:`ABReLU` (arc-cosine kernels [1]_, in neural-tangents' ABReLU
+form [4]_; with :class:`ReLU`, :class:`LeakyReLU`, :class:`Abs`, :class:`Identity`),
+:class:`Erf` [2]_, :class:`GELU` [3]_, :class:`Sin`, :class:`Cos`. By 2-D
 Hermite expansion with Gauss–Hermite coefficients (``degree`` terms, the accuracy knob):
 :class:`Tanh`, :class:`Sigmoid`, :class:`Softplus`, :class:`Swish` and a user's
 :class:`Elementwise`. Dual maps are written with NumPy ufuncs only, so the same code

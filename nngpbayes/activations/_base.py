@@ -1,4 +1,4 @@
-"""The :class:`Activation` interface every activation answers (THEORY.md §3).
+"""The :class:`Activation` interface every activation answers (:ref:`theory-3`).
 
 See :mod:`nngpbayes.activations` for what each method returns.
 """

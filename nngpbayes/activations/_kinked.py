@@ -1,8 +1,8 @@
-"""The kinked, piecewise-linear family σ(x) = a·min(x, 0) + b·max(x, 0) (THEORY.md §3).
+"""The kinked family σ(x) = a·min(x, 0) + b·max(x, 0) (:ref:`theory-3`).
 
 Closed-form dual maps (arc-cosine kernels) with the angle taken from cosine gaps
 carried without cancellation, so that identical, nearly identical and opposite
-inputs are exact ("the arccos trap" of THEORY.md §3). :class:`ReLU`,
+inputs are exact ("the arccos trap" of :ref:`theory-3`). :class:`ReLU`,
 :class:`LeakyReLU`, :class:`Abs` and :class:`Identity` are special cases of
 :class:`ABReLU`.
 
@@ -24,15 +24,15 @@ __all__ = ["ABReLU", "ReLU", "LeakyReLU", "Abs", "Identity"]
 
 
 class ABReLU(Activation):
-    """σ(x) = a·min(x, 0) + b·max(x, 0).
+    r"""σ(x) = a·min(x, 0) + b·max(x, 0).
 
     .. math::
 
-        T = \\frac{(a-b)^2}{2π}\\sqrt{Σ_{11}Σ_{22} - Σ_{12}^2}
-            + \\Big(\\frac{a^2+b^2}{2} - \\frac{(a-b)^2 θ}{2π}\\Big) Σ_{12},\\qquad
-        \\dot T = \\frac{a^2+b^2}{2} - \\frac{(a-b)^2 θ}{2π}
+        T = \frac{(a-b)^2}{2π}\sqrt{Σ_{11}Σ_{22} - Σ_{12}^2}
+            + \Big(\frac{a^2+b^2}{2} - \frac{(a-b)^2 θ}{2π}\Big) Σ_{12},\qquad
+        \dot T = \frac{a^2+b^2}{2} - \frac{(a-b)^2 θ}{2π}
 
-    (THEORY.md §3). The angle θ = atan2(S, Σ12) uses the sine part
+    (:ref:`theory-3`). The angle θ = atan2(S, Σ12) uses the sine part
     S = sqrt(g₋ g₊) with the cosine gaps g∓ = √(Σ11Σ22) ∓ Σ12 carried without
     cancellation, so θ is exact for identical, nearly identical, parallel and
     opposite inputs: no arccos of a correlation that rounds to ±1. The next gaps
@@ -43,6 +43,18 @@ class ABReLU(Activation):
     ----------
     a, b : float
         Slopes for negative and positive inputs.
+
+    Examples
+    --------
+    ReLU at two orthogonal unit-variance inputs: T = 1/(2π) and Ṫ = 1/4.
+
+    >>> import numpy as np
+    >>> from nngpbayes.activations import ReLU
+    >>> T, Tdot, _ = ReLU().dual(1.0, 1.0, 0.0, gaps=(1.0, 1.0))
+    >>> bool(np.isclose(T, 1 / (2 * np.pi))), float(Tdot)
+    (True, 0.25)
+    >>> ReLU().dual_diag(2.0)  # E[relu(u)²] = q/2 and E[relu'(u)²] = 1/2
+    (1.0, 0.5)
     """
 
     exact_angle = True
@@ -91,7 +103,7 @@ class ABReLU(Activation):
         odd = (a - b) ** 2 / (2.0 * np.pi)
         if all(isinstance(x, np.ndarray) for x in (q1, q2, k12, minus, plus)):
             return _abrelu_inplace(even, odd, k12, minus, plus)
-        # THEORY.md §3 (arccos trap): S^2 = (√(Σ11Σ22) − Σ12)(√(Σ11Σ22) + Σ12).
+        # docs/theory §3 (arccos trap): S^2 = (√(Σ11Σ22) − Σ12)(√(Σ11Σ22) + Σ12).
         sine = np.sqrt(np.maximum(minus, 0.0) * np.maximum(plus, 0.0))
         theta = np.arctan2(sine, k12)
         tdot = even - odd * theta
@@ -105,8 +117,11 @@ class ABReLU(Activation):
 
 
 def _abrelu_inplace(even, odd, k12, minus, plus):
-    """:meth:`ABReLU.dual` for plain arrays, the same formulas with in-place
-    operations on block-sized buffers (the hot path of large Gram matrices)."""
+    """Evaluate :meth:`ABReLU.dual` for plain arrays, in place.
+
+    The same formulas with in-place operations on block-sized buffers (the hot path
+    of large Gram matrices).
+    """
     sine = np.maximum(minus, 0.0)
     np.multiply(sine, np.maximum(plus, 0.0), out=sine)
     np.sqrt(sine, out=sine)
@@ -159,7 +174,7 @@ class LeakyReLU(ABReLU):
 
 
 class Abs(ABReLU):
-    """σ(x) = |x| (= ABReLU(−1, 1))."""
+    """σ(x) = abs(x) (= ABReLU(−1, 1))."""
 
     name = "abs"
 
@@ -171,7 +186,7 @@ class Abs(ABReLU):
 
 
 class Identity(ABReLU):
-    """σ(x) = x: T = Σ12, Ṫ = 1 (the network is linear; THEORY.md §3)."""
+    """σ(x) = x: T = Σ12, Ṫ = 1 (the network is linear; :ref:`theory-3`)."""
 
     name = "identity"
 

@@ -29,7 +29,7 @@ ACTIVATIONS = {
 
 
 def get_activation(activation) -> Activation:
-    """An :class:`Activation` from a name (see ``ACTIVATIONS``) or an instance.
+    """Return an :class:`Activation` from a name (see ``ACTIVATIONS``) or instance.
 
     Raises
     ------
@@ -37,6 +37,14 @@ def get_activation(activation) -> Activation:
         For an unknown name.
     TypeError
         For anything that is neither a string nor an :class:`Activation`.
+
+    Examples
+    --------
+    >>> from nngpbayes.activations import LeakyReLU, get_activation
+    >>> get_activation("relu")
+    ReLU()
+    >>> get_activation(LeakyReLU(0.1))
+    LeakyReLU(0.1)
     """
     if isinstance(activation, Activation):
         return activation

@@ -1,4 +1,4 @@
-"""Smooth activations whose dual maps come from a Hermite series (THEORY.md §3).
+"""Smooth activations whose dual maps come from a Hermite series (:ref:`theory-3`).
 
 T and Ṫ are Mehler series in the correlation with Gauss–Hermite coefficients
 (:mod:`nngpbayes._quadrature`): :class:`Tanh`, :class:`Sigmoid`,
@@ -124,7 +124,7 @@ class QuadratureActivation(Activation):
 
 
 def _probe(q, n=8):
-    """A few variances to size the series on: the largest, the smallest, spread."""
+    """Pick a few variances to size the series on: largest, smallest, spread."""
     q = np.unique(np.ravel(q))
     return q[np.unique(np.linspace(0, q.size - 1, n).round().astype(int))]
 
@@ -226,7 +226,7 @@ class Elementwise(QuadratureActivation):
         σ', vectorised.
     second_derivative : callable, optional
         σ'', used for hyperparameter gradients; if omitted it is a central
-        finite difference of ``derivative`` (step 1e-5·max(1, |x|), accuracy ~1e-10).
+        finite difference of ``derivative`` (step 1e-5·max(1, abs(x)), accuracy ~1e-10).
         The 1/n expansion (:mod:`nngpbayes.finite_width`) needs it given exactly.
     third_derivative : callable, optional
         σ‴, needed only by the 1/n expansion (no finite-difference fallback).

@@ -1,4 +1,4 @@
-"""Smooth activations with closed-form dual maps: erf, GELU, sin, cos (THEORY.md §3).
+"""Smooth activations with closed-form dual maps: erf, GELU, sin, cos (:ref:`theory-3`).
 
 References
 ----------
@@ -18,12 +18,20 @@ __all__ = ["Erf", "GELU", "Sin", "Cos"]
 
 
 class Erf(Activation):
-    """σ(x) = erf(x) (Williams 1997).
+    r"""σ(x) = erf(x) (Williams 1997).
 
     .. math::
 
-        T = \\frac{2}{π}\\arcsin\\frac{2Σ_{12}}{\\sqrt{(1+2Σ_{11})(1+2Σ_{22})}},\\qquad
-        \\dot T = \\frac{4}{π}\\big((1+2Σ_{11})(1+2Σ_{22}) - 4Σ_{12}^2\\big)^{-1/2}
+        T = \frac{2}{π}\arcsin\frac{2Σ_{12}}{\sqrt{(1+2Σ_{11})(1+2Σ_{22})}},\qquad
+        \dot T = \frac{4}{π}\big((1+2Σ_{11})(1+2Σ_{22}) - 4Σ_{12}^2\big)^{-1/2}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nngpbayes.activations import Erf
+    >>> T, Tdot, _ = Erf().dual(np.array(1.0), np.array(1.0), np.array(1.0))
+    >>> bool(np.isclose(T, 2 / np.pi * np.arcsin(2 / 3)))
+    True
     """
 
     name = "erf"

@@ -1,7 +1,8 @@
-"""Closure tests (THEORY.md §6): fake data from a known truth, fitted by the Bayesian
-posterior, the analytic trained ensemble and real finite-width ensembles, with the
-NNPDF estimators (bias, variance, R_bv, ξ_1σ, Δχ²), emcee hyperparameter posteriors
-and ArviZ results.
+"""Closure tests (:ref:`theory-6`).
+
+Fake data from a known truth, fitted by the Bayesian posterior, the analytic trained
+ensemble and real finite-width ensembles, with the NNPDF estimators (bias, variance,
+R_bv, ξ_1σ, Δχ²), emcee hyperparameter posteriors and ArviZ results.
 
 ArviZ results (``InferenceData`` on ArviZ 0.x, ``xarray.DataTree`` on 1.x) are
 written and read with :func:`to_netcdf` and :func:`from_netcdf`, and inspected

@@ -77,7 +77,7 @@ def _variable(group, name, value, dims, coords):
 
 
 def _dataset(group, variables, dims, coords):
-    """A group as an ``xarray.Dataset`` with integer chain/draw coordinates."""
+    """Return a group as an ``xarray.Dataset`` with integer chain/draw coordinates."""
     data = {k: _variable(group, k, v, dims, coords) for k, v in variables.items()}
     used = {d for var in data.values() for d in var.dims}
     own = {d: c for d, c in coords.items() if d in used}
@@ -236,7 +236,7 @@ def summary(data: Any, var_names: list[str] | None = None):
 
 
 def _posterior_names(data, var_names):
-    """The posterior variables to diagnose; a ValueError if there is no posterior."""
+    """Return the posterior variables to diagnose; raise ValueError if there is none."""
     if "posterior" not in group_names(data):
         raise ValueError("data: expected a 'posterior' group, got none")
     names = list(get_group(data, "posterior").data_vars)

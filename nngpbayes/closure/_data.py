@@ -1,4 +1,4 @@
-"""Closure-test data: levels 0, 1 and 2 (THEORY.md §6).
+"""Closure-test data: levels 0, 1 and 2 (:ref:`theory-6`).
 
 Level 0: y₀ = F f_in (no noise). Level 1: y₁ = y₀ + η, η ~ N(0, C), one draw per fit,
 shared by all its replicas. Level 2: each replica k fits y₁ + ε_k, ε_k ~ N(0, C).
@@ -19,14 +19,14 @@ __all__ = ["experimental_covariance", "ClosureData"]
 def experimental_covariance(
     central, stat=0.05, sys=0.03, floor=0.01, n_sys=1, random_state=None
 ):
-    """A data covariance with uncorrelated and fully correlated uncertainties.
+    r"""Build a data covariance with uncorrelated and fully correlated uncertainties.
 
     .. math::
 
-        C = \\operatorname{diag}(σ_i^2) + \\sum_k β_k β_k^T,\\qquad
-        σ_i = \\text{stat}\\,|y_i| + \\text{floor},
+        C = \operatorname{diag}(σ_i^2) + \sum_k β_k β_k^T,\qquad
+        σ_i = \text{stat}\,|y_i| + \text{floor},
 
-        β_{k,i} = \\text{sys}\\,|y_i|\\,u_{k,i}
+        β_{k,i} = \text{sys}\,|y_i|\,u_{k,i}
 
     with u₁ = 1 (a normalisation uncertainty) and further systematics ``u_k`` smooth
     random shapes in [−1, 1] (fixed by ``random_state``).

@@ -92,7 +92,7 @@ def _coords(result):
 
 
 def _observed(result):
-    """The data, truths and inputs of every fit."""
+    """Return the data, truths and inputs of every fit."""
     return {
         "y": result.data,
         "truth_train": result.truth_train,
@@ -103,8 +103,11 @@ def _observed(result):
 
 
 def _predictive_draws(result, n_draws, rng):
-    """Function draws at the test inputs, shape (1, n_draws, n_test): the
-    marginalised predictive's samples, else draws of the first fit's posterior."""
+    """Return function draws at the test inputs, shape (1, n_draws, n_test).
+
+    These are the marginalised predictive's samples, else draws of the first fit's
+    posterior.
+    """
     if result.predictive is not None:
         return result.predictive["samples"][None]
     post = result.first_fits["posterior"]
@@ -115,8 +118,11 @@ def _predictive_draws(result, n_draws, rng):
 
 
 def _trained_ensemble(result, coords, dims):
-    """The first fit's analytic ensemble against time and the finite ensembles'
-    members; adds the ``member`` axis to ``coords`` and ``dims``."""
+    """Return the first fit's analytic ensemble against time and the finite members.
+
+    Adds the ``member`` axis (of the finite ensembles' members) to ``coords`` and
+    ``dims``.
+    """
     fits, post = result.first_fits, result.first_fits["posterior"]
     group = {
         "flow_mean": np.array([fits[k].mean for k in result.flow_labels]),
@@ -132,7 +138,7 @@ def _trained_ensemble(result, coords, dims):
 
 
 def _metrics(result):
-    """The estimators per method (with bootstrap errors) and per fit."""
+    """Return the estimators per method (with bootstrap errors) and per fit."""
     methods, per_fit = list(result.metrics.values()), list(result.per_fit.values())
     group = {k: [getattr(m, k) for m in methods] for k in METRICS}
     for k in WITH_ERRORS:

@@ -1,14 +1,15 @@
-"""The log posterior of the NNGP hyperparameters (package-internal).
+r"""The log posterior of the NNGP hyperparameters (package-internal).
 
-The model (THEORY.md §3, §4): data y observed through a linear forward map F
+The model (:ref:`theory-3`, :ref:`theory-4`): data y observed through a linear
+forward map F
 (an FK table; the identity when absent) of a function on the grid inputs X, with a
 known data covariance C, are Gaussian with the NNGP prior plus scaled noise,
 
 .. math::
 
-    y = F f(X) + ε,\\quad f \\sim GP(0, K_{C_W, C_b}),\\quad ε \\sim N(0, sC)
-    \\quad\\Longrightarrow\\quad
-    y \\sim N\\big(0,\\; F K_{C_W, C_b}(X, X) F^T + s\\, C\\big),
+    y = F f(X) + ε,\quad f \sim GP(0, K_{C_W, C_b}),\quad ε \sim N(0, sC)
+    \quad\Longrightarrow\quad
+    y \sim N\big(0,\; F K_{C_W, C_b}(X, X) F^T + s\, C\big),
 
 with three hyperparameters, sampled in log space u = (log C_W, log C_b, log s)
 under independent normal priors u_i ~ N(μ_i, σ_i²), truncated at ±10 σ_i.
@@ -59,7 +60,7 @@ _LOG_2PI = np.log(2.0 * np.pi)
 
 
 def nngp_kernel(depth, activation, theta):
-    """The NNGP kernel at θ = (C_W, C_b, s) (s is not a kernel parameter).
+    """Return the NNGP kernel at θ = (C_W, C_b, s) (s is not a kernel parameter).
 
     Parameters
     ----------
@@ -78,13 +79,13 @@ def nngp_kernel(depth, activation, theta):
 
 
 class LogPosterior:
-    """log p(u | y) up to the evidence, with a count of jittered factorisations.
+    r"""log p(u | y) up to the evidence, with a count of jittered factorisations.
 
     .. math::
 
-        \\log p(u \\mid y) = -\\tfrac12 y^T A^{-1} y - \\tfrac12 \\log\\det A
-            - \\tfrac{n}{2}\\log 2π + \\sum_i \\log N(u_i; μ_i, σ_i^2),
-        \\qquad A = F K_{C_W, C_b}(X, X) F^T + s C
+        \log p(u \mid y) = -\tfrac12 y^T A^{-1} y - \tfrac12 \log\det A
+            - \tfrac{n}{2}\log 2π + \sum_i \log N(u_i; μ_i, σ_i^2),
+        \qquad A = F K_{C_W, C_b}(X, X) F^T + s C
 
     (F = I without a forward map). A is positive definite in exact arithmetic
     (s > 0, C > 0); when round-off makes its Cholesky factorisation fail, a ridge of
@@ -136,7 +137,7 @@ class LogPosterior:
         self.n_calls = self.n_jittered = 0
 
     def kernel(self, theta):
-        """The NNGP kernel object at θ = (C_W, C_b, s)."""
+        """Return the NNGP kernel object at θ = (C_W, C_b, s)."""
         return nngp_kernel(self.depth, self.activation, theta)
 
     def log_prior(self, u):
@@ -147,7 +148,7 @@ class LogPosterior:
         return float(np.sum(-0.5 * z**2 - np.log(self.sigma) - 0.5 * _LOG_2PI))
 
     def __call__(self, u):
-        """log p(u | y) at u of shape (3,) (what emcee calls)."""
+        """Return log p(u | y) at u of shape (3,) (what emcee calls)."""
         return self.evaluate(u, gradient=False)
 
     def evaluate(self, u, gradient=False):
@@ -163,7 +164,7 @@ class LogPosterior:
             return outside
         theta = np.exp(u)
         K, dK = self._data_kernel(theta, gradient)
-        A = K + theta[2] * self.C  # THEORY.md §4: F K_XX Fᵀ + C with C -> sC
+        A = K + theta[2] * self.C  # docs/theory §4: F K_XX Fᵀ + C with C -> sC
         L = self._factor(A)
         if L is None:
             return outside
@@ -194,7 +195,7 @@ class LogPosterior:
             return K, dK
         F = self.F
         with np.errstate(over="ignore", invalid="ignore"):
-            K = F @ K @ F.T  # THEORY.md §4: the prior covariance of F f(X)
+            K = F @ K @ F.T  # docs/theory §4: the prior covariance of F f(X)
             K = 0.5 * (K + K.T)
             if dK is not None:  # ∂(F K Fᵀ) = F ∂K Fᵀ (F does not depend on θ)
                 dK = np.stack(
@@ -212,8 +213,10 @@ class LogPosterior:
         return L
 
     def _gradient(self, u, theta, L, alpha, dK):
-        """∂ log p / ∂u: ½ αᵀ ∂A α − ½ tr(A⁻¹ ∂A) per direction [1, eq. 5.9],
-        with ∂A = F (∂K/∂u_k) Fᵀ for the kernel parameters and s C for log s."""
+        """Return ∂ log p / ∂u: ½ αᵀ ∂A α − ½ tr(A⁻¹ ∂A) per direction [1, eq. 5.9].
+
+        Here ∂A = F (∂K/∂u_k) Fᵀ for the kernel parameters and s C for log s.
+        """
         names = [h.name for h in self.kernel(theta).hyperparameters if not h.fixed]
         dA = np.stack(
             [
@@ -229,7 +232,7 @@ class LogPosterior:
 
 
 def check_data(X, y, data_cov, forward_map=None):
-    """Validated (X, y, C, F) for the hyperparameter model.
+    """Return validated (X, y, C, F) for the hyperparameter model.
 
     Parameters
     ----------
@@ -282,7 +285,7 @@ def check_data(X, y, data_cov, forward_map=None):
 
 
 def check_prior(prior_mean, prior_std):
-    """Validated μ and σ of the priors on u = (log C_W, log C_b, log s).
+    """Return validated μ and σ of the priors on u = (log C_W, log C_b, log s).
 
     Returns
     -------
@@ -313,8 +316,11 @@ def _vector(value, name, positive=False):
 
 
 def warn_jitter(n_jittered, n_calls, stacklevel=3, name="K + sC"):
-    """One :class:`IllConditionedWarning` if any of ``n_calls`` factorisations of
-    ``name`` (K + sC, or F K Fᵀ + sC through a forward map) needed a ridge."""
+    """Issue one :class:`IllConditionedWarning` if a factorisation needed a ridge.
+
+    That is, if any of ``n_calls`` factorisations of ``name`` (K + sC, or
+    F K Fᵀ + sC through a forward map) needed a ridge.
+    """
     if n_jittered:
         warnings.warn(
             f"{n_jittered} of {n_calls} factorisations of {name} needed a diagonal "

@@ -33,7 +33,7 @@ _WALL = 1e300
 
 
 def map_estimate(logpost, starts):
-    """The highest of the local maxima of log p(u | y) found from ``starts``.
+    """Return the highest of the local maxima of log p(u | y) found from ``starts``.
 
     Parameters
     ----------

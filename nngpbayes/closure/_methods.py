@@ -1,10 +1,10 @@
-"""The table of methods a closure test compares (THEORY.md §6).
+"""The table of methods a closure test compares (:ref:`theory-6`).
 
 Every method answers one small interface: ``labels`` (the names it reports under)
 and ``fit(dataset) -> tuple of MethodFit`` (one per label). The runner loops over
 the table and scores every :class:`MethodFit` in one place, :func:`score`.
 
-- :class:`Posterior`: the Bayesian posterior of the NNGP prior (THEORY.md §4);
+- :class:`Posterior`: the Bayesian posterior of the NNGP prior (:ref:`theory-4`);
 - :class:`Flow`: the analytic trained ensemble at several training times, one
   label per time (``"flow t=1"``, and ``"flow t=ens"`` for the finite ensembles'
   training time);
@@ -67,7 +67,7 @@ class MethodFit:
 
 @dataclass(frozen=True)
 class FlowSpectrum:
-    """The spectrum of the whitened NTK on one dataset (THEORY.md §4).
+    """The spectrum of the whitened NTK on one dataset (:ref:`theory-4`).
 
     Attributes
     ----------
@@ -85,7 +85,7 @@ class FlowSpectrum:
 
     @classmethod
     def of(cls, kern: Kernels, data: ClosureData, y):
-        """The spectrum of the flow of ``y`` on the closure data ``data``."""
+        """Return the spectrum of the flow of ``y`` on the closure data ``data``."""
         flow = linear_flow(kern, y, data.cov, data.forward_map)
         return cls(flow.eigenvalues, flow.data_projection, flow.learning_rate)
 
@@ -109,19 +109,22 @@ class Dataset:
     truth_test: np.ndarray
 
     def delta_chi2(self, train_mean):
-        """Δχ² = χ²(prediction, y) − χ²(truth, y), per data point (THEORY.md §6)."""
+        """Δχ² = χ²(prediction, y) − χ²(truth, y), per data point (:ref:`theory-6`)."""
         c = self.closure
         return c.chi2(train_mean, self.y) - c.chi2(c.level0, self.y)
 
 
 def score(fit: MethodFit, data: Dataset, test_cov) -> FitMetrics:
-    """The closure estimators of one method on one dataset (:func:`fit_metrics`)."""
+    """Return the closure estimators of one method on one dataset.
+
+    See :func:`fit_metrics`.
+    """
     delta = data.delta_chi2(fit.train_mean)
     return fit_metrics(fit.mean, fit.cov, data.truth_test, test_cov, delta)
 
 
 class Posterior:
-    """The Bayesian posterior of the NNGP prior (THEORY.md §4).
+    """The Bayesian posterior of the NNGP prior (:ref:`theory-4`).
 
     Parameters
     ----------
@@ -147,7 +150,7 @@ class Flow:
         Training times (``np.inf`` allowed).
     labels : sequence of str of length n_times
     replicas : bool
-        Each network trains on its own level-2 replica (THEORY.md §6).
+        Each network trains on its own level-2 replica (:ref:`theory-6`).
     """
 
     def __init__(self, kern: Kernels, times, labels, replicas):

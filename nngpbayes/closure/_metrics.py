@@ -1,16 +1,16 @@
-"""Closure-test estimators as NNPDF defines them (THEORY.md §6).
+r"""Closure-test estimators as NNPDF defines them (:ref:`theory-6`).
 
 For one fit with prediction mean m = E_ε[F'f] and covariance Σ over replicas (or
 the posterior) on N' test observables with covariance C', and the truth t = F'f_in:
 
 .. math::
 
-    \\text{variance} = \\frac{1}{N'} \\operatorname{tr}(C'^{-1} Σ),\\qquad
-    \\text{bias} = \\frac{1}{N'} (m - t)^T C'^{-1} (m - t),
+    \text{variance} = \frac{1}{N'} \operatorname{tr}(C'^{-1} Σ),\qquad
+    \text{bias} = \frac{1}{N'} (m - t)^T C'^{-1} (m - t),
 
-    R_{bv} = \\sqrt{\\frac{\\langle \\text{bias} \\rangle_{\\text{fits}}}
-                         {\\langle \\text{variance} \\rangle_{\\text{fits}}}},\\qquad
-    ξ_{1σ} = \\langle 1[|m_i - t_i| \\le \\sqrt{Σ_{ii}}] \\rangle_{i,\\text{fits}}.
+    R_{bv} = \sqrt{\frac{\langle \text{bias} \rangle_{\text{fits}}}
+                         {\langle \text{variance} \rangle_{\text{fits}}}},\qquad
+    ξ_{1σ} = \langle 1[|m_i - t_i| \le \sqrt{Σ_{ii}}] \rangle_{i,\text{fits}}.
 
 Faithful uncertainties give R_bv = 1 and ξ_1σ = 0.683 (ξ_1σ ≈ erf(1/(√2 R_bv)) for
 Gaussian errors). Uncertainties of the multi-closure estimators come from a

@@ -1,9 +1,11 @@
-"""The fitting methods of a closure test, as array functions (THEORY.md §4, §6).
+"""The fitting methods of a closure test, as array functions.
+
+See :ref:`theory-4` and :ref:`theory-6`.
 
 Each method maps one level-1 dataset y₁ to the mean and covariance of its
 predictions at the test inputs (and its mean on the training observables, for Δχ²):
 
-- :func:`gp_posterior`: the Bayesian posterior with the NNGP prior (THEORY.md §4),
+- :func:`gp_posterior`: the Bayesian posterior with the NNGP prior (:ref:`theory-4`),
   mean = K_*g Fᵀ(F K Fᵀ + C)⁻¹ y, cov = K_** − K_*g Fᵀ(F K Fᵀ + C)⁻¹ F K_g*;
 - :func:`flow_predictions`: the analytic ensemble of infinitely wide networks
   trained to time t, each on its own level-2 replica
@@ -80,13 +82,13 @@ def gp_posterior(kern: Kernels, y, cov, F=None):
     train_mean : ndarray of shape (n_data,)
         F K Fᵀ (F K Fᵀ + C)⁻¹ y, the posterior mean of the observables.
     """
-    # THEORY.md §4: the posterior through F (nngpbayes._linalg.gp_posterior)
+    # docs/theory §4: the posterior through F (nngpbayes._linalg.gp_posterior)
     post = _linalg.gp_posterior(kern.k_gg, kern.k_sg, kern.k_ss, y, cov, F)
     return post.mean, post.cov, post.train_mean
 
 
 def linear_flow(kern: Kernels, y, cov, F=None, learning_rate=1.0):
-    """The :class:`~nngpbayes.dynamics.LinearFlow` of the data ``y`` (THEORY.md §4)."""
+    """Return the :class:`~nngpbayes.dynamics.LinearFlow` of ``y`` (:ref:`theory-4`)."""
     return LinearFlow(
         kern.t_gg,
         kern.k_gg,
@@ -100,7 +102,7 @@ def linear_flow(kern: Kernels, y, cov, F=None, learning_rate=1.0):
 def flow_predictions(
     kern: Kernels, y, cov, times, F=None, learning_rate=1.0, replicas=True
 ):
-    """The trained ensemble at ``times``.
+    """Return the trained ensemble at ``times``.
 
     Returns
     -------
@@ -133,8 +135,10 @@ def ensemble_predictions(
     progress=False,
     n_jobs=None,
 ):
-    """Finite-width networks trained on level-2 replicas by gradient descent to
-    time t = ``n_steps · step`` (flow time of THEORY.md §2, η = 1).
+    """Train finite-width networks on level-2 replicas by gradient descent.
+
+    They are trained to time t = ``n_steps · step`` (flow time of :ref:`theory-2`,
+    η = 1).
 
     The step is ``step`` unless the members' own empirical NTK is stiffer (narrow
     networks fluctuate above the infinite-width spectrum): then it is

@@ -1,7 +1,8 @@
-"""Posterior predictive of the NNGP model, marginalised over sampled hyperparameters
-(package-internal).
+"""Posterior predictive of the NNGP model, marginalised over sampled hyperparameters.
 
-For each hyperparameter draw the GP posterior of THEORY.md §4 (through the forward
+Package-internal.
+
+For each hyperparameter draw the GP posterior of :ref:`theory-4` (through the forward
 map F, the identity when absent; data covariance s·C) is computed by
 :func:`nngpbayes._linalg.gp_posterior`; the draws are then combined with equal
 weights by the law of total variance.
@@ -38,23 +39,23 @@ def posterior_predictive(
     *,
     forward_map=None,
 ) -> dict:
-    """GP posterior of the noise-free function at X_test, per hyperparameter draw.
+    r"""GP posterior of the noise-free function at X_test, per hyperparameter draw.
 
-    For each drawn (C_W, C_b, s), THEORY.md §4 (Bayesian posterior of f observed
+    For each drawn (C_W, C_b, s), :ref:`theory-4` (Bayesian posterior of f observed
     through y = F f(X) + ε, ε ~ N(0, sC); F = I without ``forward_map``):
 
     .. math::
 
-        m = K_{*X} F^T (F K_{XX} F^T + sC)^{-1} y,\\qquad
+        m = K_{*X} F^T (F K_{XX} F^T + sC)^{-1} y,\qquad
         Σ = K_{**} - K_{*X} F^T (F K_{XX} F^T + sC)^{-1} F K_{X*}
 
     and over the draws (law of total variance), with equal weights:
 
     .. math::
 
-        \\bar m = \\frac1D \\sum_d m_d,\\qquad
-        \\bar Σ = \\frac1D \\sum_d Σ_d
-            + \\frac1D \\sum_d (m_d - \\bar m)(m_d - \\bar m)^T.
+        \bar m = \frac1D \sum_d m_d,\qquad
+        \bar Σ = \frac1D \sum_d Σ_d
+            + \frac1D \sum_d (m_d - \bar m)(m_d - \bar m)^T.
 
     Parameters
     ----------
@@ -65,8 +66,7 @@ def posterior_predictive(
         Inputs of f: the data inputs without ``forward_map``, the grid with it.
     y : ndarray of shape (n_data,)
     X_test : ndarray of shape (n_test, n_features)
-    data_cov : float, ndarray of shape (n_data,) or (n_data, n_data), \
-default=None
+    data_cov : float, ndarray of shape (n_data,) or (n_data, n_data), default=None
         The data covariance C (``None``: identity).
     depth : int, default=1
     activation : str or Activation, default="relu"
@@ -172,9 +172,9 @@ def _matrix_name(F):
 
 
 def _gp_at(X, y, C, X_test, kernel, s, F=None):
-    """The GP posterior at one hyperparameter set, and the largest prior variance.
+    """Return the GP posterior at one hyperparameter set and the largest prior variance.
 
-    THEORY.md §4 with forward map F (None: the identity) and data covariance sC;
+    :ref:`theory-4` with forward map F (None: the identity) and data covariance sC;
     Ref. [1], Alg. 2.1. The prior variance max diag K** is the scale of the
     round-off in Σ = K** − VᵀV, used to tell round-off from a genuinely non-PSD
     covariance when drawing.

@@ -1,4 +1,4 @@
-"""What a closure test measured: :class:`ClosureResult` (THEORY.md §6)."""
+"""What a closure test measured: :class:`ClosureResult` (:ref:`theory-6`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ __all__ = ["ClosureResult"]
 
 @dataclass
 class ClosureResult:
-    """What a closure test measured; see :meth:`table`, :meth:`summary`,
-    :meth:`to_arviz`.
+    """What a closure test measured.
+
+    See :meth:`table`, :meth:`summary`, :meth:`to_arviz`.
 
     Attributes
     ----------
@@ -79,8 +80,10 @@ class ClosureResult:
 
     @property
     def first_fit(self):
-        """The first fit's arrays under their former keys (kept for compatibility;
-        :attr:`first_fits` and :attr:`spectrum` hold the same data).
+        """The first fit's arrays under their former keys.
+
+        Kept for compatibility; :attr:`first_fits` and :attr:`spectrum` hold the same
+        data.
 
         Keys: ``posterior_mean`` (n_test,), ``posterior_cov`` (n_test, n_test),
         ``flow_mean`` and ``flow_std`` (n_times, n_test), ``ensembles`` (list of
@@ -107,7 +110,10 @@ class ClosureResult:
         return out
 
     def table(self):
-        """The metrics per method as a text table (R_bv, ξ_1σ, bias, variance, Δχ²)."""
+        """Return the metrics per method as a text table.
+
+        Columns: R_bv, ξ_1σ, bias, variance, Δχ².
+        """
         head = (
             f"{'method':<22}{'R_bv':>14}{'xi_1sigma':>16}{'bias':>10}"
             f"{'variance':>10}{'dchi2':>9}"

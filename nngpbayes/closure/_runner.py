@@ -1,5 +1,7 @@
-"""The multi-closure test runner (THEORY.md §6): fake data from a known truth,
-fitted by the Bayesian posterior, the analytic trained ensemble and real networks.
+"""The multi-closure test runner (:ref:`theory-6`).
+
+Fake data from a known truth, fitted by the Bayesian posterior, the analytic trained
+ensemble and real networks.
 
 :class:`ClosureTest` validates its settings, then :meth:`ClosureTest.run` loops over
 the level-1 datasets and, for each, over the table of methods of :mod:`._methods`;
@@ -68,7 +70,7 @@ def _check_widths(widths):
 
 
 def _check_times(times):
-    """``times`` as a 1-D float array of distinct values in [0, inf]."""
+    """Return ``times`` as a 1-D float array of distinct values in [0, inf]."""
     try:
         t = np.atleast_1d(np.asarray(times, dtype=float))
     except (TypeError, ValueError):
@@ -120,14 +122,14 @@ class ClosureTest:
     forward_map : ndarray of shape (n_data, n_train), optional
         F: the data are F f_in(X_train) (default the identity), an FK table.
         Every method fits through it: the posterior and the analytic ensemble
-        (THEORY.md §4), the finite-width ensembles (trained on
+        (:ref:`theory-4`), the finite-width ensembles (trained on
         ½(Fφ(X_train) − y)ᵀC⁻¹(Fφ(X_train) − y)) and the hyperparameter
         inference (y = F f + ε).
     data_cov : ndarray of shape (n_data, n_data), optional
         C (default :func:`experimental_covariance` of the level-0 data: 5 % and an
         absolute floor uncorrelated, 3 % fully correlated).
     level : {0, 1, 2}, default=2
-        Closure level (THEORY.md §6); level 2 trains ensembles on replicas.
+        Closure level (:ref:`theory-6`); level 2 trains ensembles on replicas.
     n_fits : int, default=20
         Level-1 datasets (a multi-closure test); level 0 uses one.
     n_replicas : int, default=50
@@ -233,12 +235,14 @@ class ClosureTest:
 
     # -- data ----------------------------------------------------------------------
     def _truth_values(self, truth):
-        """f_in on the grid and at the test inputs (in this order: a prior draw
-        is extended call by call)."""
+        """Return f_in on the grid and at the test inputs, in this order.
+
+        The order matters: a prior draw is extended call by call.
+        """
         return evaluate_truth(truth, self.X_train), evaluate_truth(truth, self.X_test)
 
     def _first_data(self, data_cov):
-        """The first truth's closure data; fixes C and the test covariance C'."""
+        """Return the first truth's closure data; fixes C and the test covariance C'."""
         f_train, f_test = self._truth_values(self._truth)
         F = self.forward_map
         y0 = f_train if F is None else F @ f_train
@@ -258,7 +262,10 @@ class ClosureTest:
         return ClosureData(self.X_train, f_train, self._cov, self.forward_map), f_test
 
     def _dataset(self, i) -> Dataset:
-        """The data of fit ``i``: y₀ at level 0, else y₁ = y₀ + η (THEORY.md §6)."""
+        """Return the data of fit ``i``.
+
+        y₀ at level 0, else y₁ = y₀ + η (:ref:`theory-6`).
+        """
         closure, f_test = self._truth_data(i)
         y = closure.level0 if self.level == 0 else closure.level1(self._rng)
         return Dataset(closure, y, f_test)
@@ -354,7 +361,7 @@ class ClosureTest:
         )
 
     def _infer(self, y):
-        """emcee on the first fit's data; the predictive marginalised over it."""
+        """Run emcee on the first fit's data; the predictive marginalised over it."""
         from . import posterior_predictive, sample_hyperparameters
 
         arch = self.architecture

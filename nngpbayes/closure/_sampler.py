@@ -96,14 +96,15 @@ class HyperparameterPosterior:
     forward_map: np.ndarray | None = None
 
     def log_samples(self) -> np.ndarray:
-        """The draws of u = log(C_W, C_b, s), shape (n_chains, n_draws, 3)."""
+        """Return the draws of u = log(C_W, C_b, s), shape (n_chains, n_draws, 3)."""
         return np.log(np.stack([self.samples[n] for n in PARAMETER_NAMES], axis=-1))
 
     def to_arviz(self):
-        """The draws as ArviZ data: ``posterior`` (``samples``) and ``sample_stats``
-        (``lp`` = ``log_prob``), each variable of shape (chain, draw); with a
-        forward map, also ``constant_data`` holding ``forward_map`` of dims
-        (``datum``, ``grid_point``).
+        """Return the draws as ArviZ data.
+
+        The groups are ``posterior`` (``samples``) and ``sample_stats`` (``lp`` =
+        ``log_prob``), each variable of shape (chain, draw); with a forward map, also
+        ``constant_data`` holding ``forward_map`` of dims (``datum``, ``grid_point``).
 
         Returns
         -------
@@ -151,7 +152,7 @@ def chain_diagnostics(samples):
 
 
 def _check_chain_settings(n_walkers, n_steps, burn, thin):
-    """The four chain settings as ints, checked together."""
+    """Return the four chain settings as ints, checked together."""
     n_walkers = check_int(n_walkers, "n_walkers", 2 * N_PARAMETERS)
     n_steps = check_int(n_steps, "n_steps", 1)
     burn = check_int(burn, "burn", 0)
@@ -168,7 +169,7 @@ def _check_chain_settings(n_walkers, n_steps, burn, thin):
 
 
 def _autocorr_time(sampler, burn, thin):
-    """emcee's τ in steps; (τ, ok) with ok False when emcee finds the chain short."""
+    """Return emcee's τ in steps: (τ, ok), ok False when emcee finds the chain short."""
     chain = sampler.get_chain(discard=burn, thin=thin)
     try:
         tau, ok = emcee.autocorr.integrated_time(chain, c=5, tol=_TAU_FACTOR), True
@@ -199,16 +200,16 @@ def sample_hyperparameters(
     moves=None,
     forward_map=None,
 ) -> HyperparameterPosterior:
-    """Sample p(C_W, C_b, s | y) for the NNGP model with emcee.
+    r"""Sample p(C_W, C_b, s | y) for the NNGP model with emcee.
 
     .. math::
 
-        y = F f(X) + ε,\\quad f \\sim GP(0, K_{C_W, C_b}),\\quad ε \\sim N(0, sC):
-        \\qquad y \\sim N\\big(0,\\; F K_{C_W, C_b}(X, X) F^T + s\\, C\\big),
+        y = F f(X) + ε,\quad f \sim GP(0, K_{C_W, C_b}),\quad ε \sim N(0, sC):
+        \qquad y \sim N\big(0,\; F K_{C_W, C_b}(X, X) F^T + s\, C\big),
 
-        u = (\\log C_W, \\log C_b, \\log s),\\quad u_i \\sim N(μ_i, σ_i^2)
+        u = (\log C_W, \log C_b, \log s),\quad u_i \sim N(μ_i, σ_i^2)
 
-    (THEORY.md §3 for K, §4 for the GP posterior; F = I without ``forward_map``).
+    (:ref:`theory-3` for K, §4 for the GP posterior; F = I without ``forward_map``).
     The priors are truncated at ±10 σ_i (negligible mass; keeps the kernel finite).
     F K Fᵀ + sC is factorised by Cholesky; if round-off makes it fail, a ridge of
     1e-10 to 1e-6 of the mean diagonal is added (an :class:`IllConditionedWarning`
@@ -221,8 +222,7 @@ def sample_hyperparameters(
         the grid inputs with it.
     y : ndarray of shape (n_data,)
         Data.
-    data_cov : float, ndarray of shape (n_data,) or (n_data, n_data), \
-default=None
+    data_cov : float, ndarray of shape (n_data,) or (n_data, n_data), default=None
         The known data covariance C (positive definite); ``None`` is the identity.
         The noise covariance of the model is s·C, so s = 1 means "C is right".
     depth : int, default=1
@@ -301,7 +301,7 @@ default=None
 
 
 def _run_emcee(logpost, p0, rng, n_steps, moves, progress):
-    """An :class:`emcee.EnsembleSampler` run from ``p0`` for ``n_steps`` steps."""
+    """Run an :class:`emcee.EnsembleSampler` from ``p0`` for ``n_steps`` steps."""
     # emcee's sampler owns a RandomState seeded from OS entropy (not NumPy's global
     # state, so np.random.seed does not help); seeding it through the initial State
     # is emcee's documented route (it replaced rstate0) and covers every move.
@@ -316,7 +316,7 @@ def _run_emcee(logpost, p0, rng, n_steps, moves, progress):
 
 
 def _collect(sampler, burn, thin, forward_map=None):
-    """The post-burn-in chains as (walker, draw) arrays with their diagnostics."""
+    """Collect the post-burn-in chains as (walker, draw) arrays, with diagnostics."""
     u = np.swapaxes(sampler.get_chain(discard=burn, thin=thin), 0, 1)
     samples = {n: np.exp(u[..., i]) for i, n in enumerate(PARAMETER_NAMES)}
     tau, tau_ok = _autocorr_time(sampler, burn, thin)

@@ -1,4 +1,4 @@
-"""Truth laws for closure tests (THEORY.md §6): the function f_in the data come from.
+"""Truth laws for closure tests (:ref:`theory-6`): the function f_in the data come from.
 
 Every truth is a callable ``truth(X) -> (n,)`` on inputs of shape (n, d). A truth
 drawn at random (a draw from the NNGP prior, a teacher network) is one fixed
@@ -168,7 +168,7 @@ _NAMED = {
 
 
 def as_truth(truth, architecture=None, random_state=None):
-    """A truth from a name ("pdf", "oscillating", "prior", "teacher") or a callable.
+    """Make a truth from a name ("pdf", "oscillating", "prior", "teacher") or callable.
 
     Parameters
     ----------

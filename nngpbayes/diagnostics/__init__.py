@@ -1,11 +1,14 @@
-"""Training diagnostics: NTK drift, spectrum, alignment with FᵀC⁻¹F, and the
-frozen-NTK bias–variance decomposition.
+"""Training diagnostics.
+
+NTK drift, spectrum, alignment with FᵀC⁻¹F, and the frozen-NTK bias–variance
+decomposition.
 
 The diagnostics of Chiefa, Del Debbio and Kenway (arXiv:2512.24116) for networks
 trained through a forward map: the NTK ones read an :class:`~nngpbayes.MLPEnsemble`
 fitted with ``record_ntk=True``; the decomposition f_t = U(t) f_0 + V(t) y is given
 analytically (:func:`frozen_ntk_decomposition`) and measured on trained networks
-(:func:`measured_decomposition`) (conventions of THEORY.md §2 and §4). Each
+(:func:`measured_decomposition`) (conventions of :ref:`theory-2` and
+:ref:`theory-4`). Each
 function returns a small result object; each ``plot_*`` function draws one.
 """
 

@@ -1,5 +1,7 @@
-"""The frozen-NTK decomposition f_t = U(t) f_0 + V(t) y of Chiefa, Del Debbio and
-Kenway (arXiv:2512.24116), analytic and measured, and its figure.
+"""The frozen-NTK decomposition f_t = U(t) f_0 + V(t) y.
+
+The decomposition of Chiefa, Del Debbio and Kenway (arXiv:2512.24116), analytic and
+measured, and its figure.
 
 - :func:`frozen_ntk_decomposition` (:class:`FrozenNTKDecomposition`): U(t), V(t)
   and the bias and U/V variance contributions from the kernels on the grid

@@ -1,4 +1,4 @@
-"""The frozen-NTK decomposition f_t = U(t) f_0 + V(t) y and its bias–variance split.
+r"""The frozen-NTK decomposition f_t = U(t) f_0 + V(t) y and its bias–variance split.
 
 Networks trained by gradient flow (or gradient descent) with a frozen NTK Θ on the
 grid X, through a forward map F with data covariance C (the loss
@@ -6,8 +6,8 @@ grid X, through a forward map F with data covariance C (the loss
 
 .. math::
 
-    f_t = U(t) f_0 + V(t) y,\\qquad V(t) = B_t = Θ F^T C^{-1/2} g_t(S) C^{-1/2},
-    \\qquad U(t) = I - V(t) F,
+    f_t = U(t) f_0 + V(t) y,\qquad V(t) = B_t = Θ F^T C^{-1/2} g_t(S) C^{-1/2},
+    \qquad U(t) = I - V(t) F,
 
 with S = C^(−1/2) F Θ Fᵀ C^(−1/2) and g_t the flow filter (:ref:`theory-4`; with
 C = L Lᵀ any factor gives the same V). Against a known truth f* (closure tests,
@@ -25,8 +25,8 @@ parts are independent, so the mean squared error over networks is
 
 .. math::
 
-    \\mathrm{MSE}_t = \\overline{(V y - f^*)^2} + \\overline{\\operatorname{diag}
-    (U K U^T)} + [\\overline{\\operatorname{diag}(V C V^T)}],
+    \mathrm{MSE}_t = \overline{(V y - f^*)^2} + \overline{\operatorname{diag}
+    (U K U^T)} + [\overline{\operatorname{diag}(V C V^T)}],
 
 bars the mean over grid points, the bracket with replicas. Averaged over level-1
 noise y = F f* + η, η ~ N(0, C), the squared bias is (U f*)² + diag(V C Vᵀ): the
@@ -135,18 +135,18 @@ def frozen_ntk_decomposition(
     rcond=None,
     return_matrices=True,
 ):
-    """U(t), V(t) and the bias–variance split of the error against a known truth.
+    r"""U(t), V(t) and the bias–variance split of the error against a known truth.
 
     With C = L Lᵀ, S = L⁻¹ F Θ Fᵀ L⁻ᵀ = Q diag(s) Qᵀ, W = (L⁻¹F)ᵀQ and
     A_t = Θ W g_t(diag s) (:ref:`theory-4`):
 
     .. math::
 
-        V(t) = A_t Q^T L^{-1},\\quad U(t) = I - A_t W^T,\\quad
-        \\text{bias}_t = A_t Q^T L^{-1} y - f^*,
+        V(t) = A_t Q^T L^{-1},\quad U(t) = I - A_t W^T,\quad
+        \text{bias}_t = A_t Q^T L^{-1} y - f^*,
 
-        \\operatorname{diag}(U K U^T),\\qquad
-        \\operatorname{diag}(V C V^T) = \\operatorname{diag}(A_t A_t^T),
+        \operatorname{diag}(U K U^T),\qquad
+        \operatorname{diag}(V C V^T) = \operatorname{diag}(A_t A_t^T),
 
     g_t(s) = (1 − e^(−ηst))/s (flow) or (1 − (1 − ηs)^k)/s (k steps of gradient
     descent), and at t = ∞ the filtered inverse of :class:`~nngpbayes.dynamics.
@@ -256,8 +256,10 @@ def _propagate(spec, arrays, times, learning_rate, discrete, keep):
 
 
 def _check_stable(s, times, learning_rate, discrete, cutoff):
-    """Warn when t = ∞ filters modes (as LinearFlow); discrete descent diverges
-    for η ≥ 2 / max(s): raise at t = ∞, else warn."""
+    """Warn when t = ∞ filters modes (as LinearFlow).
+
+    Discrete descent diverges for η ≥ 2 / max(s): raise at t = ∞, else warn.
+    """
     if discrete and learning_rate * s[0] >= 2.0:
         _unstable(times, learning_rate, s)
     damped = int(np.sum(s < 1e2 * cutoff))  # (s_c/s)⁴ > 1e-8: g differs from 1/s

@@ -1,4 +1,4 @@
-"""The U/V decomposition measured on a trained ensemble (see :mod:`._decomposition`).
+r"""The U/V decomposition measured on a trained ensemble (see :mod:`._decomposition`).
 
 Two copies of the same ensemble (identical initialisations f_0, from the same int
 ``random_state``) are trained through F: one on zero targets, one on the data.
@@ -17,9 +17,9 @@ mean and ddof = 1 variances per grid point, bars over the grid):
 
 .. math::
 
-    \\widehat{\\text{bias}^2} = \\overline{(\\bar v - f^*)^2 - s_v^2/M},\\qquad
-    \\widehat{\\text{var}}_U = \\overline{s_u^2},\\qquad
-    \\widehat{\\text{var}}_V = \\overline{s_v^2},
+    \widehat{\text{bias}^2} = \overline{(\bar v - f^*)^2 - s_v^2/M},\qquad
+    \widehat{\text{var}}_U = \overline{s_u^2},\qquad
+    \widehat{\text{var}}_V = \overline{s_v^2},
 
 the squared bias corrected for the noise s_v²/M of the member mean. Standard errors
 are delete-one jackknife errors over members (Efron and Stein, 1981), which keep the
@@ -129,8 +129,9 @@ def measured_decomposition(
     training="full",
     record_times=None,
 ):
-    """Train two copies of ``ensemble`` through F and split their error into the
-    U and V parts (module docstring).
+    """Train two copies of ``ensemble`` through F and split their error.
+
+    The error is split into the U and V parts (module docstring).
 
     ``ensemble`` itself is not changed: it is cloned twice (one copy at a time is
     kept in memory). The training arguments are those of
@@ -201,7 +202,7 @@ def measured_decomposition(
 
 
 def _summarise(time, steps, step, replicas, u_part, total, f_true):
-    """The statistics of the parts and their jackknife replicates."""
+    """Return the statistics of the parts and their jackknife replicates."""
     v_part = total - u_part
     stats = _statistics(u_part, v_part, f_true)
     n_members = u_part.shape[1]
@@ -253,7 +254,7 @@ def _jackknife_error(replicates):
 
 
 def _check_ensemble(ensemble):
-    """An estimator with ``fit`` and an int ``random_state``."""
+    """Check for an estimator with ``fit`` and an int ``random_state``."""
     if not (hasattr(ensemble, "fit") and hasattr(ensemble, "get_params")):
         raise TypeError(
             f"ensemble must be an MLPEnsemble, got {type(ensemble).__name__}"

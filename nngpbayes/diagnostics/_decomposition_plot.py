@@ -95,8 +95,10 @@ def _draw_analytic(ax, result, curves, replicas):
 
 
 def _draw_measured(ax, result, curves, steps, n_sigma, analytic):
-    """Points with error bars: one legend entry beside the analytic lines, one per
-    quantity on their own."""
+    """Draw points with error bars.
+
+    One legend entry beside the analytic lines, one per quantity on their own.
+    """
     x = result.steps if steps else result.time
     for i, (name, _, label, colour) in enumerate(curves):
         if analytic is not None:

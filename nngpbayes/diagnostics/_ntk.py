@@ -1,19 +1,20 @@
-"""NTK drift along training and its shrinking with width.
+r"""NTK drift along training and its shrinking with width.
 
-The relative change of each network's empirical NTK Θ_t (THEORY.md §1, §5: the
+The relative change of each network's empirical NTK Θ_t (:ref:`theory-1`,
+:ref:`theory-5`: the
 O_2 = H of the hierarchy) from its value at initialisation,
 
 .. math::
 
-    \\delta\\Theta_t = \\frac{\\lVert \\Theta_t - \\Theta_0 \\rVert_F}
-                            {\\lVert \\Theta_0 \\rVert_F},
+    \delta\Theta_t = \frac{\lVert \Theta_t - \Theta_0 \rVert_F}
+                            {\lVert \Theta_0 \rVert_F},
 
 measures how far real training is from the frozen-NTK (linearised) dynamics of
-THEORY.md §4, on which the infinite-width analytic results rest. Chiefa, Del
+:ref:`theory-4`, on which the infinite-width analytic results rest. Chiefa, Del
 Debbio and Kenway [1]_ read it along training and across widths.
 
 Width scaling. Lee et al. [2]_ bound the change by O(1/√n). Under the flow
-dΘ/dt = −O_3 ε with O_3 = O(1/n) (THEORY.md §5; Dyer & Gur-Ari [3]_), so at a
+dΘ/dt = −O_3 ε with O_3 = O(1/n) (:ref:`theory-5`; Dyer & Gur-Ari [3]_), so at a
 fixed time the change of a smooth-activation network is O(1/n): the fitted slope
 of log δΘ_t against log n is ≈ −1 for tanh, erf, ..., not the −1/2 of the bound.
 ReLU is between: units whose pre-activation crosses the kink flip σ' by O(1)
@@ -83,14 +84,15 @@ class NTKDrift:
 
 
 def ntk_drift(source, times=None) -> NTKDrift:
-    """The relative NTK change of every network along training.
+    r"""Compute the relative NTK change of every network along training.
 
     .. math::
 
-        \\delta\\Theta_t^{(m)} = \\lVert \\Theta_t^{(m)} - \\Theta_0^{(m)}
-        \\rVert_F \\,/\\, \\lVert \\Theta_0^{(m)} \\rVert_F
+        \delta\Theta_t^{(m)} = \lVert \Theta_t^{(m)} - \Theta_0^{(m)}
+        \rVert_F \,/\, \lVert \Theta_0^{(m)} \rVert_F
 
-    for member m, with Θ_0 the NTK recorded at t = 0 (THEORY.md §1, §5); the
+    for member m, with Θ_0 the NTK recorded at t = 0 (:ref:`theory-1`,
+    :ref:`theory-5`); the
     first record must be at t = 0, so that δΘ is measured from initialisation
     and not from some later point of training.
 
@@ -181,12 +183,12 @@ class DriftScaling:
     dof: int
 
     def predict(self, widths):
-        """The fitted mean δΘ_t = exp(intercept) · widths^slope."""
+        """Return the fitted mean δΘ_t = exp(intercept) · widths^slope."""
         return np.exp(self.intercept) * np.asarray(widths, dtype=float) ** self.slope
 
 
 def drift_width_scaling(results, widths=None, time=None) -> DriftScaling:
-    """Fit log mean δΘ_t = intercept + slope · log(width) across ensembles.
+    r"""Fit log mean δΘ_t = intercept + slope · log(width) across ensembles.
 
     A weighted least-squares line in log-log space, each width weighted by
     1/σ² with σ = stderr / mean (the standard error of log mean δΘ_t to first
@@ -194,13 +196,13 @@ def drift_width_scaling(results, widths=None, time=None) -> DriftScaling:
 
     .. math::
 
-        (\\hat a, \\hat b) = \\arg\\min \\sum_w
-        \\frac{(\\log \\overline{\\delta\\Theta}_t(w) - a - b \\log w)^2}
-        {\\sigma_w^2},\\qquad
-        \\operatorname{Var}(\\hat a, \\hat b) = (A^T \\Sigma^{-1} A)^{-1}.
+        (\hat a, \hat b) = \arg\min \sum_w
+        \frac{(\log \overline{\delta\Theta}_t(w) - a - b \log w)^2}
+        {\sigma_w^2},\qquad
+        \operatorname{Var}(\hat a, \hat b) = (A^T \Sigma^{-1} A)^{-1}.
 
     Expect a slope ≈ −1 for smooth activations at fixed t (the NTK changes at
-    O(1/n), THEORY.md §5; see this module's notes), about −3/4 for ReLU; Lee et
+    O(1/n), :ref:`theory-5`; see this module's notes), about −3/4 for ReLU; Lee et
     al.'s O(1/√n) is an upper bound.
 
     Parameters
@@ -260,7 +262,7 @@ def drift_width_scaling(results, widths=None, time=None) -> DriftScaling:
 
 
 def _check_results(results):
-    """A list of >= 2 NTKDrift, each with >= 2 members."""
+    """Check for a list of >= 2 NTKDrift, each with >= 2 members."""
     if isinstance(results, NTKDrift) or not isinstance(results, Sequence):
         raise ValueError(
             "results must be a sequence of NTKDrift (one per width), got "
@@ -304,7 +306,7 @@ def _check_widths(widths, results):
 
 
 def _time_index(times, time, i):
-    """The index of ``time`` among ``times`` (to 1e-9 relative)."""
+    """Return the index of ``time`` among ``times`` (to 1e-9 relative)."""
     hits = np.flatnonzero(np.isclose(times, time, rtol=1e-9, atol=0.0))
     if hits.size == 0:
         raise ValueError(

@@ -40,7 +40,7 @@ def _check(result, kind, name="result"):
 
 
 def _time_indices(all_times, times):
-    """Indices of the recorded times nearest to ``times`` (default first, last)."""
+    """Find the recorded times nearest to ``times`` (default first, last); indices."""
     if times is None:
         return sorted({0, len(all_times) - 1})
     wanted = np.atleast_1d(np.asarray(times, dtype=float))

@@ -3,7 +3,7 @@
 Every NTK diagnostic takes the same ``source``: an :class:`~nngpbayes.MLPEnsemble`
 fitted with ``record_ntk=True`` (its ``history_``), that ``history_`` dict itself,
 or an array of shape (T, n_members, n_record, n_record) with its flow times
-(THEORY.md §2: t counts flow time, k gradient-descent steps of size Δt give
+(:ref:`theory-2`: t counts flow time, k gradient-descent steps of size Δt give
 t = k Δt).
 """
 
@@ -23,7 +23,7 @@ RECORD_HINT = (
 
 
 def recorded_ntk(source, times=None, *, caller, need_initial=False):
-    """The recorded NTKs, their times and the hidden width of ``source``.
+    """Return the recorded NTKs, their times and the hidden width of ``source``.
 
     Parameters
     ----------
@@ -127,7 +127,7 @@ def _check_times(times, n_times, caller, need_initial):
 
 
 def _width(source):
-    """The common hidden width of an ensemble, else None."""
+    """Return the common hidden width of an ensemble, else None."""
     width = getattr(source, "width", None)
     if width is None or isinstance(width, bool):
         return None

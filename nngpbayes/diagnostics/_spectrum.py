@@ -1,6 +1,7 @@
 """The NTK spectrum over training, and its alignment with M = Fᵀ C⁻¹ F.
 
-Conventions of THEORY.md §2 and §4: F (n_data, n_grid) is the forward map of
+Conventions of :ref:`theory-2` and :ref:`theory-4`: F (n_data, n_grid) is the
+forward map of
 y = F φ(X_grid) (default the identity), C (n_data, n_data) the data covariance of
 the loss ½(Fφ − y)ᵀC⁻¹(Fφ − y) (default the identity), Θ_t the empirical NTK on the
 grid. Training moves the network on the grid by dφ/dt = −η Θ Fᵀ C⁻¹ (Fφ − y), so
@@ -71,13 +72,13 @@ class NTKSpectrum:
 
 
 def ntk_spectrum(source, times=None, *, rtol=None) -> NTKSpectrum:
-    """The NTK's eigenvalues and numerical rank at every recorded time.
+    r"""Compute the NTK's eigenvalues and numerical rank at every recorded time.
 
     .. math::
 
-        \\Theta_t^{(m)} = \\sum_i \\lambda_i v_i v_i^T,\\qquad
-        \\operatorname{rank}_t^{(m)} = \\#\\{i : \\lambda_i > \\epsilon\\,
-        \\lambda_1\\}.
+        \Theta_t^{(m)} = \sum_i \lambda_i v_i v_i^T,\qquad
+        \operatorname{rank}_t^{(m)} = \#\{i : \lambda_i > \epsilon\,
+        \lambda_1\}.
 
     Parameters
     ----------
@@ -167,16 +168,17 @@ def ntk_alignment(
     n_eigenvectors=None,
     rtol=None,
 ) -> NTKAlignment:
-    """Alignment of the NTK's leading eigenvectors with M = Fᵀ C⁻¹ F over training.
+    r"""Alignment of the NTK's leading eigenvectors with M = Fᵀ C⁻¹ F over training.
 
     With Θ_t = Σ_i λ_i v_i v_iᵀ (λ descending, unit v_i on the grid), M = Fᵀ C⁻¹ F
-    = Q diag(μ) Qᵀ (μ descending; THEORY.md §2, §4) and P_m = Q_m Q_mᵀ the
+    = Q diag(μ) Qᵀ (μ descending; :ref:`theory-2`, :ref:`theory-4`) and
+    P_m = Q_m Q_mᵀ the
     projector on its leading m eigenvectors:
 
     .. math::
 
-        a_i(t) = \\lVert P_m v_i \\rVert^2 = \\lVert Q_m^T v_i \\rVert^2 \\in [0, 1],
-        \\qquad \\sum_{i=1}^{n} a_i = m.
+        a_i(t) = \lVert P_m v_i \rVert^2 = \lVert Q_m^T v_i \rVert^2 \in [0, 1],
+        \qquad \sum_{i=1}^{n} a_i = m.
 
     a_i = 1: v_i lies in the data-constrained subspace; 0: the data do not see
     it. Q and μ come from the SVD of L⁻¹F (C = L Lᵀ), μ its squared singular
@@ -247,8 +249,10 @@ def ntk_alignment(
 
 
 def _data_eigen(F, y_cov, n, n_data):
-    """Eigenvalues μ (n,) descending and eigenvectors Q (n, n) of M = Fᵀ C⁻¹ F,
-    from the SVD of W = L⁻¹ F (Wᵀ W = M); singular values are returned squared."""
+    """Return eigenvalues μ (n,) descending and eigenvectors Q (n, n) of M = Fᵀ C⁻¹ F.
+
+    From the SVD of W = L⁻¹ F (Wᵀ W = M); singular values are returned squared.
+    """
     W = np.eye(n) if F is None else F
     if y_cov is not None:
         chol = cholesky_psd(as_covariance(y_cov, n_data, "y_cov"), "y_cov")
@@ -298,8 +302,10 @@ def _check_symmetric(ntk):
 
 
 def _clip_roundoff(eig, warn=True):
-    """Eigenvalues of PSD kernels with round-off negatives set to 0 (descending
-    along the last axis); warns when one is below −n·eps·λ_max (not PSD)."""
+    """Return eigenvalues of PSD kernels with round-off negatives set to 0.
+
+    Descending along the last axis; warns when one is below −n·eps·λ_max (not PSD).
+    """
     top = np.maximum(eig.max(axis=-1, keepdims=True), np.finfo(float).tiny)
     tol = eig.shape[-1] * _EPS * top
     if warn and np.any(eig < -tol):

@@ -1,4 +1,4 @@
-"""Analytic training dynamics of infinitely wide networks (THEORY.md §4).
+"""Analytic training dynamics of infinitely wide networks (:ref:`theory-4`).
 
 :class:`GradientFlowRegressor` is the scikit-learn estimator; :class:`LinearFlow` the
 general linear-forward-map solution it is built on (also used by closure tests).

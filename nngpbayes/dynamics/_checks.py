@@ -11,12 +11,12 @@ import numpy as np
 
 __all__ = ["PARTS", "check_arrays", "check_part", "check_test_kernels", "check_times"]
 
-#: The parts of the ensemble covariance (THEORY.md §4).
+#: The parts of the ensemble covariance (docs/theory §4).
 PARTS = ("total", "prior", "data")
 
 
 def check_times(time, discrete):
-    """Times as a 1-D float array and whether a scalar was given.
+    """Return times as a 1-D float array and whether a scalar was given.
 
     Parameters
     ----------
@@ -100,7 +100,7 @@ def check_arrays(ntk, nngp, y, forward_map):
 
 
 def check_test_kernels(n_grid, ntk_star, nngp_star, nngp_star_star, want):
-    """The test-point kernels as finite float arrays of consistent shapes.
+    """Check the test-point kernels: finite float arrays of consistent shapes.
 
     Parameters
     ----------

@@ -1,9 +1,9 @@
-"""Spectral filters g_t(s) of the linearised gradient flow (THEORY.md §4).
+r"""Spectral filters g_t(s) of the linearised gradient flow (:ref:`theory-4`).
 
 .. math::
 
-    g_t(s) = \\frac{1 - e^{-η s t}}{s}\\ (\\text{flow}),\\qquad
-    g_k(s) = \\frac{1 - (1 - η s)^k}{s}\\ (k \\text{ steps of gradient descent}),
+    g_t(s) = \frac{1 - e^{-η s t}}{s}\ (\text{flow}),\qquad
+    g_k(s) = \frac{1 - (1 - η s)^k}{s}\ (k \text{ steps of gradient descent}),
 
 with g = η t at s = 0. At t = ∞ the flow has g = 1/s on s > 0; this module uses the
 continuous filtered inverse g_∞(s) = s³ / (s⁴ + s_c⁴), equal to 1/s to a relative
@@ -27,7 +27,7 @@ def flow_filter(s, time, learning_rate, discrete, cutoff):
     Parameters
     ----------
     s : ndarray of shape (n,)
-        Eigenvalues of the whitened NTK S (THEORY.md §4), clipped at 0.
+        Eigenvalues of the whitened NTK S (:ref:`theory-4`), clipped at 0.
     time : float
         Flow time t, or the number of steps k when ``discrete``.
     learning_rate : float
@@ -40,6 +40,18 @@ def flow_filter(s, time, learning_rate, discrete, cutoff):
     Returns
     -------
     ndarray of shape (n,)
+
+    Examples
+    --------
+    g_t(s) = (1 − e^(−ηst))/s is ηt at s = 0; two gradient-descent steps give
+    (1 − (1 − ηs)²)/s:
+
+    >>> import numpy as np
+    >>> from nngpbayes.dynamics._filters import flow_filter
+    >>> flow_filter(np.array([0.0, 1.0]), 1.0, 1.0, False, 1e-12)
+    array([1.        , 0.63212056])
+    >>> flow_filter(np.array([0.0, 0.5]), 2, 1.0, True, 1e-12)
+    array([2. , 1.5])
     """
     if np.isinf(time):
         return _filtered_inverse(s, cutoff)

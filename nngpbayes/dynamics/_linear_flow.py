@@ -1,4 +1,4 @@
-"""The analytic trained ensemble for a general linear forward map (THEORY.md §4).
+r"""The analytic trained ensemble for a general linear forward map (:ref:`theory-4`).
 
 Observables are linear functionals of the network on a grid of inputs, y = F φ(X_grid)
 (as in PDF fits), with data covariance C in the loss. With L the Cholesky factor of
@@ -8,10 +8,10 @@ and with W = (L⁻¹F)ᵀU, P = Θ_*g W, G_t = diag(g_t(s)), A_t = P G_t:
 
 .. math::
 
-    B_t = A_t U^T L^{-1},\\qquad \\text{mean}_t = A_t \\tilde y,\\
-    \\tilde y = U^T L^{-1} y,
+    B_t = A_t U^T L^{-1},\qquad \text{mean}_t = A_t \tilde y,\
+    \tilde y = U^T L^{-1} y,
 
-    \\text{cov}_t = K_{**} - A_t Q - Q^T A_t^T + A_t M A_t^T\\ [+ A_t A_t^T],
+    \text{cov}_t = K_{**} - A_t Q - Q^T A_t^T + A_t M A_t^T\ [+ A_t A_t^T],
 
 with Q = Wᵀ K_g* and M = Wᵀ K_gg W; the bracket (B C Bᵀ) is present when every
 network trains on its own replica y + ε, ε ~ N(0, C). The first four terms are the
@@ -54,13 +54,13 @@ class LinearFlow:
     nngp : ndarray of shape (n_grid, n_grid)
         K on the grid inputs (the prior covariance of the initial networks).
     y : ndarray of shape (n_data,) or (n_data, n_outputs)
-        The data; outputs share the kernels (THEORY.md §3).
+        The data; outputs share the kernels (:ref:`theory-3`).
     forward_map : ndarray of shape (n_data, n_grid), default=None
         F; ``None`` is the identity (n_data == n_grid).
     data_cov : float, ndarray of shape (n_data,) or (n_data, n_data), default=None
         C in the loss ½(Fφ − y)ᵀC⁻¹(Fφ − y); ``None`` is the identity.
     learning_rate : float, default=1.0
-        η (THEORY.md §2).
+        η (:ref:`theory-2`).
     discrete : bool, default=False
         Full-batch gradient descent: times count steps, g_k(s) = (1 − (1 − ηs)^k)/s.
     rcond : float, default=None
@@ -72,7 +72,7 @@ class LinearFlow:
     Attributes
     ----------
     eigenvalues : ndarray of shape (n_data,)
-        s, descending (THEORY.md §4).
+        s, descending (:ref:`theory-4`).
     eigenvectors : ndarray of shape (n_data, n_data)
         U, in the whitened data space.
     data_projection : ndarray of shape (n_data,) or (n_data, n_outputs)
@@ -81,6 +81,24 @@ class LinearFlow:
         The initial networks' variance on each mode (diagonal of M = Wᵀ K W).
     cutoff : float
         s_c of the t = ∞ filter (> 0).
+
+    Examples
+    --------
+    With F = C = I the trained ensemble starts at the prior mean 0 and, at t = ∞,
+    interpolates the training data:
+
+    >>> import numpy as np
+    >>> from nngpbayes import Architecture
+    >>> from nngpbayes.dynamics import LinearFlow
+    >>> from nngpbayes.kernels import nngp_ntk
+    >>> X = np.linspace(-1, 1, 6)[:, None]
+    >>> y = np.sin(3 * X[:, 0])
+    >>> K, Theta = nngp_ntk(X, architecture=Architecture(depth=1, bias_variance=0.1))
+    >>> flow = LinearFlow(Theta, K, y)
+    >>> flow.predict(Theta, time=0.0)
+    array([0., 0., 0., 0., 0., 0.])
+    >>> bool(np.allclose(flow.predict(Theta, time=np.inf), y))
+    True
     """
 
     def __init__(
@@ -106,7 +124,7 @@ class LinearFlow:
             np.eye(n) if data_cov is None else as_covariance(data_cov, n, cov_name)
         )
         chol = cholesky_psd(self.data_cov, cov_name)
-        # THEORY.md §4: S = L⁻¹ F Θ Fᵀ L⁻ᵀ = U diag(s) Uᵀ
+        # docs/theory §4: S = L⁻¹ F Θ Fᵀ L⁻ᵀ = U diag(s) Uᵀ
         f_white = _solve_lower(chol, F)
         self.eigenvalues, self.eigenvectors = symmetric_eigh(
             f_white @ ntk @ f_white.T, "the whitened NTK L⁻¹FΘFᵀL⁻ᵀ"
@@ -132,7 +150,7 @@ class LinearFlow:
     def prior_mode_variances(self):
         """M_kk = Var[w_kᵀ φ_0(X_grid)]: the initial networks' spread on each mode.
 
-        The diagonal of M = Wᵀ K W (THEORY.md §4), the prior variance of the whitened
+        The diagonal of M = Wᵀ K W (:ref:`theory-4`), the prior variance of the whitened
         residual on each eigenvector, shape (n_data,).
         """
         return np.diag(self._m).copy()
@@ -143,7 +161,7 @@ class LinearFlow:
         return 2.0 / max(float(self.eigenvalues[0]), np.finfo(float).tiny)
 
     def filters(self, time):
-        """g_t(s) for one time, shape (n_data,) (THEORY.md §4)."""
+        """g_t(s) for one time, shape (n_data,) (:ref:`theory-4`)."""
         if self.discrete and self.learning_rate >= self.max_stable_learning_rate:
             self._unstable(time)
         if np.isinf(time):
@@ -157,16 +175,16 @@ class LinearFlow:
         return 1.0 - self.eigenvalues * self.filters(time)
 
     def training_loss(self, time, replicas=False):
-        """Expected training loss of the ensemble against the central data y.
+        r"""Compute the expected training loss of the ensemble against the data y.
 
         .. math::
 
-            \\bar L_t = ½ E[(Fφ_t − y)^T C^{-1} (Fφ_t − y)]
-                = ½ \\sum_k e_k^2 (\\tilde y_k^2 + M_{kk})\\ [+ (1 − e_k)^2],
+            \bar L_t = ½ E[(Fφ_t − y)^T C^{-1} (Fφ_t − y)]
+                = ½ \sum_k e_k^2 (\tilde y_k^2 + M_{kk})\ [+ (1 − e_k)^2],
 
         with e_k = 1 − s_k g_t(s_k) (:meth:`residual_factors`) and M_kk
         (:attr:`prior_mode_variances`); the bracket is the replica noise
-        (THEORY.md §4).
+        (:ref:`theory-4`).
 
         Parameters
         ----------
@@ -246,7 +264,7 @@ class LinearFlow:
         replicas : bool, default=False
             Each network trains on its own replica y + ε, ε ~ N(0, C): adds B C Bᵀ.
         part : {"total", "prior", "data"}
-            Which part of the covariance (THEORY.md §4).
+            Which part of the covariance (:ref:`theory-4`).
 
         Returns
         -------
@@ -290,7 +308,7 @@ class LinearFlow:
 
     @staticmethod
     def _cov(a, qt2, kss, m, replicas, part, out):
-        """cov_t = K** + sym((A M − 2Q̃) Aᵀ) into ``out`` (THEORY.md §4).
+        """cov_t = K** + sym((A M − 2Q̃) Aᵀ) into ``out`` (:ref:`theory-4`).
 
         Two matrix products per time: (n_test × n_data × n_data) and
         (n_test × n_data × n_test).
@@ -306,7 +324,7 @@ class LinearFlow:
 
     @staticmethod
     def _std(a, qt2, kss, m, replicas, part, out):
-        """sqrt of the diagonal of cov_t: one (n_test × n_data × n_data) product."""
+        """Return the sqrt of diag(cov_t): one (n_test × n_data × n_data) product."""
         if part == "data":
             var = np.einsum("ij,ij->i", a, a) if replicas else np.zeros(len(a))
         else:
@@ -370,7 +388,7 @@ class LinearFlow:
 
 
 def _symmetrize(a, block=256):
-    """a ← (a + aᵀ)/2 in place, block by block (cache-friendly, no full temporary)."""
+    """Set a ← (a + aᵀ)/2 in place, block by block (no full temporary)."""
     n = a.shape[0]
     for i in range(0, n, block):
         top = a[i : i + block, i : i + block]

@@ -26,26 +26,26 @@ _TRAINING = ("full", "readout")
 
 
 class GradientFlowRegressor(RegressorMixin, BaseEstimator):
-    """The ensemble of infinitely wide networks trained by gradient descent, at time t.
+    r"""The ensemble of infinitely wide networks trained by gradient descent, at time t.
 
     At infinite width every network evolves as its linearisation,
     φ_t = φ_0 + B_t (y − φ_0(X)), so the ensemble over initialisations is Gaussian at
-    every training time (THEORY.md §4, Lee et al. 2019):
+    every training time (:ref:`theory-4`, Lee et al. 2019):
 
     .. math::
 
-        \\text{mean}_t(x) = Θ_{xX} Θ^{-1}(I - e^{-ηΘt}) y,\\qquad
-        \\text{cov}_t = K_{**} - B_t K_{X*} - K_{*X} B_t^T + B_t K B_t^T
+        \text{mean}_t(x) = Θ_{xX} Θ^{-1}(I - e^{-ηΘt}) y,\qquad
+        \text{cov}_t = K_{**} - B_t K_{X*} - K_{*X} B_t^T + B_t K B_t^T
 
     (with the data covariance C of the loss, ½(φ − y)ᵀC⁻¹(φ − y), in the general
-    form of THEORY.md §4).
+    form of :ref:`theory-4`).
 
     Parameters
     ----------
     depth, activation, weight_variance, bias_variance, weight_lr, bias_lr
         The network (see :class:`~nngpbayes.Architecture`).
     learning_rate : float, default=1.0
-        η of the flow dθ/dt = −η λ ∇L (THEORY.md §2).
+        η of the flow dθ/dt = −η λ ∇L (:ref:`theory-2`).
     time : float, default=np.inf
         Training time used when ``predict`` gets no ``time``; with ``discrete`` it
         counts gradient-descent steps.
@@ -134,7 +134,7 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         y_cov : float, array-like of shape (n_samples,) or (n_samples, n_samples)
             The data covariance C in the loss (and of the replicas); ``None`` is the
-            identity (THEORY.md §2).
+            identity (:ref:`theory-2`).
 
         Returns
         -------
@@ -196,8 +196,11 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         resolve_n_jobs(self.n_jobs)
 
     def _trained(self, arch):
-        """The architecture whose NTK drives training: for ``"readout"`` every
-        hidden learning rate is 0, so Θ = Θ_ro (THEORY.md §3); K is unchanged."""
+        """Return the architecture whose NTK drives training.
+
+        For ``"readout"`` every hidden learning rate is 0, so Θ = Θ_ro
+        (:ref:`theory-3`); K is unchanged.
+        """
         if self.training == "full":
             return arch
         lw, lb = np.zeros(arch.n_layers), np.zeros(arch.n_layers)
@@ -231,7 +234,7 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
             Also return the standard deviation or the covariance over networks.
         part : {"total", "prior", "data"}, default="total"
             The whole covariance, the part propagated from the random
-            initialisation, or the part from the replica noise (THEORY.md §4).
+            initialisation, or the part from the replica noise (:ref:`theory-4`).
 
         Returns
         -------
@@ -299,7 +302,7 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
 
     # -- spectral tools --------------------------------------------------------------
     def loss_curve(self, time, X_val=None, y_val=None, y_val_cov=None):
-        """Expected training (and validation) loss of the ensemble against time.
+        """Compute the expected training (and validation) loss against time.
 
         Training loss: ½ E[(φ_t(X) − y)ᵀ C⁻¹ (φ_t(X) − y)] over networks, against
         the central data y, computed mode by mode:
@@ -390,6 +393,6 @@ def _zero_ntk_message(X, arch):
 
 
 def _fmt(values):
-    """A per-layer array as a scalar when every layer has the same value."""
+    """Return a per-layer array as a scalar when every layer has the same value."""
     values = np.asarray(values)
     return f"{values[0]:g}" if np.all(values == values[0]) else str(values.tolist())

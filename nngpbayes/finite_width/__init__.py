@@ -1,7 +1,9 @@
-"""Finite width: the NTK hierarchy (O_3, O_4), the first-order 1/n dynamics and the
-1/n statistics of the initial ensemble.
+"""Finite width.
 
-THEORY.md §5. :func:`ntk_hierarchy` gives the exact tensors of every member of an
+The NTK hierarchy (O_3, O_4), the first-order 1/n dynamics and the 1/n statistics of
+the initial ensemble.
+
+:ref:`theory-5`. :func:`ntk_hierarchy` gives the exact tensors of every member of an
 :class:`~nngpbayes.MLPEnsemble`; :class:`FiniteWidthFlow` predicts how those members
 train, at order 0 (each network's own frozen NTK) or order 1 (the NTK moving under
 O_3 and O_4). :func:`init_statistics` gives the O(1/n) statistics of the ensemble at

@@ -1,13 +1,14 @@
-"""Criticality: the (C_W, C_b) at which the kernel of a deep network neither grows
-nor decays.
+r"""Criticality.
+
+The (C_W, C_b) at which the kernel of a deep network neither grows nor decays.
 
 For one input the kernel recursion K' = C_b + C_W ⟨σ²⟩_K has a fixed point K*, and
 its two susceptibilities there (PDLT ch. 5) are
 
 .. math::
 
-    χ_⊥ = C_W ⟨σ'^2⟩_{K^*},\\qquad
-    χ_∥ = C_W \\frac{∂⟨σ^2⟩_K}{∂K}\\Big|_{K^*} = C_W ⟨σ'^2 + σσ''⟩_{K^*}.
+    χ_⊥ = C_W ⟨σ'^2⟩_{K^*},\qquad
+    χ_∥ = C_W \frac{∂⟨σ^2⟩_K}{∂K}\Big|_{K^*} = C_W ⟨σ'^2 + σσ''⟩_{K^*}.
 
 Criticality is χ_∥ = χ_⊥ = 1: C_W = 1/⟨σ'²⟩_{K*} with ⟨σσ''⟩_{K*} = 0 and
 C_b = K* − C_W⟨σ²⟩_{K*} ≥ 0. ⟨σσ''⟩ comes from integration by parts,
@@ -40,7 +41,7 @@ _GRID = np.geomspace(1e-4, 1e2, 241)
 
 
 def critical_initialization(activation) -> tuple[float, float]:
-    """The critical initialisation (C_W, C_b) of an activation: χ_∥ = χ_⊥ = 1.
+    """Return the critical initialisation (C_W, C_b) of an activation: χ_∥ = χ_⊥ = 1.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Divided differences of e^(x t) and x^K, exact for equal and close nodes.
+r"""Divided differences of e^(x t) and x^K, exact for equal and close nodes.
 
 The first-order solution of the NTK hierarchy is a sum of iterated time integrals
 (or sums, for discrete steps) of exponentials (or powers). Each is a divided
@@ -6,11 +6,11 @@ difference (Hermite–Genocchi):
 
 .. math::
 
-    \\int_{0<t_1<\\dots<t_k<t} e^{x_0(t-t_k)} e^{x_1(t_k-t_{k-1})}\\cdots e^{x_k t_1}
-        = f[x_0, \\dots, x_k],\\qquad f(x) = e^{x t},
+    \int_{0<t_1<\dots<t_k<t} e^{x_0(t-t_k)} e^{x_1(t_k-t_{k-1})}\cdots e^{x_k t_1}
+        = f[x_0, \dots, x_k],\qquad f(x) = e^{x t},
 
-    \\sum_{0≤k_1<\\dots<k_p<K} x_0^{K-1-k_p}\\cdots x_p^{k_1} = f[x_0, \\dots, x_p],
-        \\qquad f(x) = x^K .
+    \sum_{0≤k_1<\dots<k_p<K} x_0^{K-1-k_p}\cdots x_p^{k_1} = f[x_0, \dots, x_p],
+        \qquad f(x) = x^K .
 
 Opitz's theorem gives f[x_0..x_p] as the top-right entry of f(J), J the bidiagonal
 matrix with the nodes on its diagonal and ones above it; f(J) is computed by

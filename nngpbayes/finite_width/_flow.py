@@ -1,4 +1,4 @@
-"""FiniteWidthFlow: predicted training of a finite ensemble (THEORY.md §5)."""
+"""FiniteWidthFlow: predicted training of a finite ensemble (:ref:`theory-5`)."""
 
 from __future__ import annotations
 
@@ -36,19 +36,19 @@ _ROW_CHUNK = 64
 
 
 class FiniteWidthFlow:
-    """How each member of a finite ensemble trains, to order 0 or 1 in 1/width.
+    r"""How each member of a finite ensemble trains, to order 0 or 1 in 1/width.
 
     Every member starts from its own initialisation and is trained on (X, y) by
-    gradient flow dθ/dt = −η λ ∇L with L = ½(Fφ(X) − y)ᵀC⁻¹(Fφ(X) − y) (THEORY.md
-    §2; F the forward map, default I), or by gradient descent with steps of
+    gradient flow dθ/dt = −η λ ∇L with L = ½(Fφ(X) − y)ᵀC⁻¹(Fφ(X) − y) (
+    :ref:`theory-2`; F the forward map, default I), or by gradient descent with steps of
     Δt = ``dt``, exactly as ``MLPEnsemble.fit``. Order 0 freezes each network's own
     empirical NTK H_0; order 1 lets it move under the truncated hierarchy
-    (THEORY.md §5):
+    (:ref:`theory-5`):
 
     .. math::
 
-        \\frac{dφ}{dτ} = −H ε,\\quad \\frac{dH}{dτ} = −O_3 ε,\\quad
-        \\frac{dO_3}{dτ} = −O_4 ε,\\quad O_4\\ \\text{frozen},\\quad τ = η t.
+        \frac{dφ}{dτ} = −H ε,\quad \frac{dH}{dτ} = −O_3 ε,\quad
+        \frac{dO_3}{dτ} = −O_4 ε,\quad O_4\ \text{frozen},\quad τ = η t.
 
     ``method="closed_form"`` is the first-order perturbative solution (sums of
     exponentials in the eigenvalues of H_0, exact divided differences);
@@ -80,7 +80,7 @@ class FiniteWidthFlow:
     forward_map : array-like of shape (n_data, n), optional
         F of y = F φ(X) (an FK table); None is the identity. With C = LLᵀ and
         G = L⁻¹F every slot of the hierarchy contracted with the residual is
-        mapped by G, which turns the problem into the F = C = I one of THEORY.md §5
+        mapped by G, which turns the problem into the F = C = I one of :ref:`theory-5`
         in data space: ε = Gφ(X) − L⁻¹y, dε/dτ = −G H Gᵀ ε, dH/dτ = −O_3[Gᵀε], ...
         Predictions and NTKs stay on the network's inputs.
 
@@ -135,7 +135,7 @@ class FiniteWidthFlow:
         self.X = X
         self.y = _check_targets(y, n_data, len(self._ensemble.weights_[0]), F)
         # C = L Lᵀ: the loss ½ eᵀC⁻¹e becomes ½‖L⁻¹e‖², i.e. F = C = I after
-        # G = L⁻¹F acts on every slot that runs over training inputs (THEORY.md §2,
+        # G = L⁻¹F acts on every slot that runs over training inputs (docs/theory §2,
         # §5; see _forward.py)
         chol = (
             None
@@ -159,7 +159,7 @@ class FiniteWidthFlow:
             self._warn_if_unstable()
 
     def _set_problems(self, members):
-        """Mapped φ_0, targets and tensors; one :class:`MemberProblem` per member."""
+        """Set mapped φ_0, targets, tensors; one :class:`MemberProblem` per member."""
         phi0 = forward(self._params, self.X, self._arch.activation)[..., 0]
         targets = np.broadcast_to(self.y, (len(phi0), self.y.shape[-1]))
         self._phi0 = self._map.slot(phi0.T).T  # (M, n_data): G φ_0(X)
@@ -372,7 +372,7 @@ def _check_finite(out, what):
 
 
 def _check_targets(y, n, n_members, forward_map=None):
-    """y as (n,) or (n_members, n) (each member's own targets, e.g. replicas)."""
+    """Check y as (n,) or (n_members, n) (each member's own targets, e.g. replicas)."""
     y = np.asarray(y, dtype=float)
     if y.ndim == 2 and y.shape[1] == 1 and n != 1:
         y = y[:, 0]
@@ -388,7 +388,7 @@ def _check_targets(y, n, n_members, forward_map=None):
 
 
 def _check_settings(order, learning_rate, dt, method, training):
-    """The scalar arguments of :class:`FiniteWidthFlow`, checked."""
+    """Check and return the scalar arguments of :class:`FiniteWidthFlow`."""
     try:
         order = check_int(order, "order", min_val=0, max_val=1)
     except InvalidParameterError:
@@ -412,12 +412,12 @@ def _readout_only(arch):
 
 
 def _stack_hierarchy(members):
-    """An :class:`NTKHierarchy` from the per-member tensor dicts."""
+    """Build an :class:`NTKHierarchy` from the per-member tensor dicts."""
     return NTKHierarchy(**{k: np.stack([m[k] for m in members]) for k in members[0]})
 
 
 def _initial_copy(ensemble, X):
-    """A shallow copy of ``ensemble`` holding its members' initial parameters."""
+    """Return a shallow copy of ``ensemble`` holding its members' initial parameters."""
     check_ensemble(ensemble)
     ens = copy.copy(ensemble)
     if hasattr(ensemble, "weights_"):

@@ -1,17 +1,17 @@
-"""Forward map and data covariance on the slots of the NTK hierarchy (THEORY.md §5).
+r"""Forward map and data covariance on the slots of the NTK hierarchy (:ref:`theory-5`).
 
 With a forward map F (n_data × n_grid) and a data covariance C = L Lᵀ the loss
 ½(Fφ(X) − y)ᵀC⁻¹(Fφ(X) − y) is ½‖ε‖² with the data-space residual
 
 .. math::
 
-    ε = G φ(X) − L^{-1} y,\\qquad G = L^{-1} F,
+    ε = G φ(X) − L^{-1} y,\qquad G = L^{-1} F,
 
 and the gradient flow moves every observable along Gᵀε: dO_s/dτ = −O_(s+1)[Gᵀε]
-(THEORY.md §5 with F = C = I: the directions of the update run over the grid,
+(:ref:`theory-5` with F = C = I: the directions of the update run over the grid,
 weighted by Gᵀε). Mapping by G every slot of a tensor that is contracted with the
 residual (and the row slot of the training rows, which *are* ε up to the shift
-L⁻¹y) turns the problem into the F = C = I one of THEORY.md §5 in data space:
+L⁻¹y) turns the problem into the F = C = I one of :ref:`theory-5` in data space:
 dε/dτ = −G H Gᵀ ε, dH̃/dτ = −Õ_3 ε, ... with H̃ = G H Gᵀ, Õ_3 = O_3 ×_(all slots) G.
 Without F, G = L⁻¹ (the whitening of the loss).
 

@@ -1,4 +1,4 @@
-"""The NTK hierarchy of finite networks: H, O_3 (dNTK), O_4 (ddNTK) (THEORY.md §5)."""
+"""The NTK hierarchy of finite networks: H, O_3, O_4 (:ref:`theory-5`)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ __all__ = ["NTKHierarchy", "ntk_hierarchy"]
 
 @dataclass(frozen=True)
 class NTKHierarchy:
-    """The tensors O_2 = H, O_3, O_4 of every member at given inputs.
+    r"""The tensors O_2 = H, O_3, O_4 of every member at given inputs.
 
-    With J_a = ∇_θ φ(x_a) and the learning-rate tensor λ (THEORY.md §5):
+    With J_a = ∇_θ φ(x_a) and the learning-rate tensor λ (:ref:`theory-5`):
 
     .. math::
 
-        H(a, b) = J_a^T λ J_b,\\qquad
-        O_3(a, b, c) = Σ_{μν} λ_{μν}\\, ∂_μ H(a, b)\\, ∂_ν φ(x_c),\\qquad
-        O_4(a, b, c, d) = Σ_{μν} λ_{μν}\\, ∂_μ O_3(a, b, c)\\, ∂_ν φ(x_d).
+        H(a, b) = J_a^T λ J_b,\qquad
+        O_3(a, b, c) = Σ_{μν} λ_{μν}\, ∂_μ H(a, b)\, ∂_ν φ(x_c),\qquad
+        O_4(a, b, c, d) = Σ_{μν} λ_{μν}\, ∂_μ O_3(a, b, c)\, ∂_ν φ(x_d).
 
     O_3 is symmetric in its first two slots, and so is O_4; O_4 is not symmetric in
     (c, d): O_4(a,b,c,d) − O_4(a,b,d,c) = DH(a,b)[λ(Hess_c λJ_d − Hess_d λJ_c)].
@@ -146,8 +146,10 @@ def _prepare(ensemble, X, X_rows, output, derivatives=True):
 
 
 def check_ensemble(ensemble):
-    """TypeError unless ``ensemble`` answers the :class:`~nngpbayes.MLPEnsemble`
-    interface the expansion uses."""
+    """Raise TypeError unless ``ensemble`` answers the expansion's interface.
+
+    That is, the :class:`~nngpbayes.MLPEnsemble` interface the expansion uses.
+    """
     needed = ("initialize", "ensure_initialized", "check_output", "initial_parameters")
     if not all(hasattr(ensemble, name) for name in needed):
         raise TypeError(

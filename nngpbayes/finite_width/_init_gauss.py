@@ -1,11 +1,11 @@
-"""Gaussian expectations of products over up to four correlated inputs (private).
+r"""Gaussian expectations of products over up to four correlated inputs (private).
 
 The 1/n recursions (:mod:`nngpbayes.finite_width._init_statistics`) need
 
 .. math::
 
-    E\\Big[\\prod_{j=1}^{k} g_j(z_j)\\Big],\\qquad z \\sim N(0, Σ),\\quad
-    g_j(x) = x^{e_0}\\, σ(x)^{e_1}\\, σ'(x)^{e_2},\\quad k \\le 4,
+    E\Big[\prod_{j=1}^{k} g_j(z_j)\Big],\qquad z \sim N(0, Σ),\quad
+    g_j(x) = x^{e_0}\, σ(x)^{e_1}\, σ'(x)^{e_2},\quad k \le 4,
 
 for many exponent patterns at once. With a pivoted Cholesky factor z = L u
 (u standard normal, L lower-trapezoidal of the numerical rank r of Σ) the integral

@@ -1,4 +1,4 @@
-"""The Gaussian moments of one layer that the 1/n recursions need (private).
+r"""The Gaussian moments of one layer that the 1/n recursions need (private).
 
 For one neuron z ~ N(0, K) over the N inputs, with S_ab = σ_a σ_b, P_ab = σ'_a σ'_b
 and Q_ac = σ'_a σ_c:
@@ -10,8 +10,8 @@ and Q_ac = σ'_a σ_c:
 
   .. math::
 
-      E_1[f]_e = ⟨f y_e⟩,\\quad E_2[f]_{ef} = ⟨f y_e y_f⟩ - K^{ef}⟨f⟩,\\quad
-      E_4[f]_{efgh} = ⟨f\\,\\mathrm{He}_4(y)_{efgh}⟩,\\qquad y = K^{-1} z,
+      E_1[f]_e = ⟨f y_e⟩,\quad E_2[f]_{ef} = ⟨f y_e y_f⟩ - K^{ef}⟨f⟩,\quad
+      E_4[f]_{efgh} = ⟨f\,\mathrm{He}_4(y)_{efgh}⟩,\qquad y = K^{-1} z,
 
   with He_4(y)_{efgh} = y_e y_f y_g y_h − Σ_6 K^{ef} y_g y_h + Σ_3 K^{ef} K^{gh}.
 
@@ -94,8 +94,11 @@ def _covering_tuples(k):
 
 
 def _pair_patterns():
-    """Exponent patterns on a pair (z_a, z_b): S, P with z_a^i z_b^j (i + j ≤ 4),
-    Q_ab = σ'_a σ_b and Q_ba = σ_a σ'_b with degree ≤ 1."""
+    """Return exponent patterns on a pair (z_a, z_b).
+
+    S, P with z_a^i z_b^j (i + j ≤ 4), Q_ab = σ'_a σ_b and Q_ba = σ_a σ'_b with
+    degree ≤ 1.
+    """
     pats, where = [], {}
     for name, (fa, fb) in (
         ("S", (1, 1)),

@@ -1,6 +1,6 @@
 """One step ℓ → ℓ+1 of the 1/n recursions of the initial ensemble (private).
 
-The formulas (PDLT ch. 4 and 8 in THEORY.md's parametrisation, equal widths so
+The formulas (PDLT ch. 4 and 8 in :ref:`theory`'s parametrisation, equal widths so
 r = n_ℓ/n_(ℓ−1) = 1), with ⟨·⟩ over one neuron z ~ N(0, K^(ℓ)),
 S_ab = σ_a σ_b, P_ab = σ'_a σ'_b, Q_ac = σ'_a σ_c and
 ω̄_ab = λ_W S_ab + C_W Θ_ab P_ab (C, λ of layer ℓ+1):
@@ -38,12 +38,12 @@ _KEYS = ("K1", "V", "H1", "A", "B", "D", "F")
 
 
 def init_state(n):
-    """The 1/n tensors of the first layer (all zero: it is exactly Gaussian)."""
+    """Return the 1/n tensors of the first layer (all zero: it is exactly Gaussian)."""
     return {k: np.zeros((n, n) if k in ("K1", "H1") else (n,) * 4) for k in _KEYS}
 
 
 def layer_step(state, K, theta, T, Tdot, hp, activation, n_workers=1):
-    """The 1/n tensors of layer ℓ+1 from those of layer ℓ.
+    """Compute the 1/n tensors of layer ℓ+1 from those of layer ℓ.
 
     Parameters
     ----------

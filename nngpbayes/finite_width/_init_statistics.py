@@ -1,8 +1,8 @@
 """The 1/n statistics of the network ensemble at initialisation, from the recursions.
 
 :func:`init_statistics` returns the leading finite-width coefficients of one output
-component of a network with ``depth`` hidden layers of equal width n, in THEORY.md
-§1's parametrisation (W ~ N(0, C_W/n_(ℓ−1)), b ~ N(0, C_b), learning rates
+component of a network with ``depth`` hidden layers of equal width n, in
+:ref:`theory-1`'s parametrisation (W ~ N(0, C_W/n_(ℓ−1)), b ~ N(0, C_b), learning rates
 λ_W/n_(ℓ−1) and λ_b). The recursions and their derivation are in
 :mod:`nngpbayes.finite_width._init_recursion`.
 
@@ -122,7 +122,7 @@ class InitStatistics:
 
 
 def init_statistics(X, architecture=None, width=512, *, n_jobs=None) -> InitStatistics:
-    """The 1/n statistics of the initial network ensemble, from the layer recursions.
+    """Compute the 1/n statistics of the initial network ensemble by layer recursions.
 
     For one output component of a network with ``depth`` hidden layers of equal
     width n (see :class:`InitStatistics` for the definitions):

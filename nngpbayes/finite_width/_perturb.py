@@ -1,14 +1,14 @@
-"""Exact directional derivatives of one network along its own NTK directions.
+r"""Exact directional derivatives of one network along its own NTK directions.
 
-Everything here is for one member and one output unit (THEORY.md §5). With
+Everything here is for one member and one output unit (:ref:`theory-5`). With
 J_p = ∇_θ φ(x_p) and the directions v_q = λ J_q, define
 
 .. math::
 
-    H(p, q)       &= J_p^T λ J_q                                  \\
-    S(p; q, r)    &= D^2 φ_p[v_q, v_r] = J_r^T λ\\, \\mathrm{Hess}_p\\, λ J_q   \\
-    T(p; q, r, s) &= D^3 φ_p[v_q, v_r, v_s]                                \\
-    G(p, q; r, s) &= ⟨\\mathrm{Hess}_p v_q, \\mathrm{Hess}_r v_s⟩_λ
+    H(p, q)       &= J_p^T λ J_q                                  \
+    S(p; q, r)    &= D^2 φ_p[v_q, v_r] = J_r^T λ\, \mathrm{Hess}_p\, λ J_q   \
+    T(p; q, r, s) &= D^3 φ_p[v_q, v_r, v_s]                                \
+    G(p, q; r, s) &= ⟨\mathrm{Hess}_p v_q, \mathrm{Hess}_r v_s⟩_λ
 
 (S symmetric in q, r; T in q, r, s). They are computed without forming any
 parameter-space vector: a direction v_q moves layer ℓ's weights by
@@ -19,8 +19,8 @@ products, and S, T, G are sums over layers of products of inner products, e.g.
 
 .. math::
 
-    S(p; q, s) = Σ_ℓ \\frac{λ_W}{n}\\big[(δh_p[q]·h_s)(g_p·g_s)
-                 + (h_p·h_s)(δg_p[q]·g_s)\\big] + λ_b\\, δg_p[q]·g_s .
+    S(p; q, s) = Σ_ℓ \frac{λ_W}{n}\big[(δh_p[q]·h_s)(g_p·g_s)
+                 + (h_p·h_s)(δg_p[q]·g_s)\big] + λ_b\, δg_p[q]·g_s .
 
 Points are indexed over a set Z whose first ``n`` rows are the training inputs;
 directions in second order run over those ``n``.
@@ -99,8 +99,11 @@ def member_state(weights, biases, Z, arch, output=0, first_order=True, n_train=N
 
 
 def _forward_backward(weights, biases, Z, arch, output):
-    """A :class:`MemberState` with the forward pass (h, z, σ') and the backward
-    signals g, u of one output unit (THEORY.md §5)."""
+    """Return a :class:`MemberState` with the forward and backward passes.
+
+    The forward pass (h, z, σ') and the backward signals g, u of one output unit
+    (:ref:`theory-5`).
+    """
     act = arch.activation
     n_layers = len(weights)
     hidden = n_layers - 1
@@ -181,8 +184,10 @@ def kernel(st):
 
 
 def _mm(a, w):
-    """a @ w for a stack a (..., n_in) as one 2-D product (one large GEMM, not a
-    batch of thin ones that would re-read w for every slice)."""
+    """Compute a @ w for a stack a (..., n_in) as one 2-D product.
+
+    One large GEMM, not a batch of thin ones that would re-read w for every slice.
+    """
     return (a.reshape(-1, a.shape[-1]) @ w).reshape(a.shape[:-1] + (w.shape[1],))
 
 
@@ -269,8 +274,10 @@ def _pair_sym(a, b, qi, ri):
 
 
 def _t_chunk(st, idx, n, qi, ri):
-    """T(p; q, r, s) for the points p in ``idx`` and the pairs (q, r) = (qi, ri),
-    shape (P, n_pairs, N): second-order forward, then backward layer by layer."""
+    """Compute T(p; q, r, s) for the points p in ``idx``, pairs (q, r) = (qi, ri).
+
+    Shape (P, n_pairs, N): second-order forward, then backward layer by layer.
+    """
     L = len(st.W)
     d2h, d2z = _second_order_forward(st, idx, n, qi, ri)
     out = np.zeros((len(idx), len(qi), len(st.h[0])))

@@ -1,4 +1,4 @@
-"""Solutions of the truncated NTK hierarchy for one member (THEORY.md §5).
+"""Solutions of the truncated NTK hierarchy for one member (:ref:`theory-5`).
 
 Continuous flow (τ = η t, F = C = I): dφ/dτ = −H ε, dH/dτ = −O_3·ε,
 dO_3/dτ = −O_4·ε, O_4 frozen, ε = φ(X) − y.
@@ -303,7 +303,7 @@ def integrate_flow(train, rows, y, phi0_train, phi0_rows, times, order=1):
 
 
 def iterate_steps(train, rows, y, phi0_train, phi0_rows, n_steps, step, order=1):
-    """The truncated discrete map iterated step by step (see the module docstring).
+    """Iterate the truncated discrete map step by step (see the module docstring).
 
     Parameters
     ----------

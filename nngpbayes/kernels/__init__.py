@@ -1,4 +1,4 @@
-"""Infinite-width kernels: the NNGP and the NTK (THEORY.md §3).
+"""Infinite-width kernels: the NNGP and the NTK (:ref:`theory-3`).
 
 Pure array functions (:func:`nngp_ntk`) and scikit-learn kernel objects
 (:class:`NNGPKernel`, :class:`NTKKernel`).

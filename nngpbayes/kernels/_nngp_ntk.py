@@ -37,13 +37,13 @@ def nngp_ntk(
     n_jobs: int | None = None,
     block_size: int | None = None,
 ) -> KernelPair:
-    """The NNGP kernel K and the NTK Θ of an architecture, in one pass (THEORY.md §3).
+    r"""Compute the NNGP kernel K and the NTK Θ in one pass (:ref:`theory-3`).
 
     .. math::
 
-        K^{(ℓ+1)} = C_b^{(ℓ+1)} + C_W^{(ℓ+1)} T[K^{(ℓ)}],\\qquad
+        K^{(ℓ+1)} = C_b^{(ℓ+1)} + C_W^{(ℓ+1)} T[K^{(ℓ)}],\qquad
         Θ^{(ℓ+1)} = λ_b^{(ℓ+1)} + λ_W^{(ℓ+1)} T[K^{(ℓ)}]
-            + C_W^{(ℓ+1)} \\dot T[K^{(ℓ)}] ⊙ Θ^{(ℓ)},
+            + C_W^{(ℓ+1)} \dot T[K^{(ℓ)}] ⊙ Θ^{(ℓ)},
 
     starting from K^(1) = C_b + C_W x·x'/n_0 and Θ^(1) = λ_b + λ_W x·x'/n_0.
 
@@ -155,7 +155,7 @@ def evaluate(
 
 
 def _sides(X1, X2, hp, activation, want_ntk):
-    """The diagonal recursions of both input sets, with one series truncation.
+    """Run the diagonal recursions of both input sets, with one series truncation.
 
     Returns
     -------
@@ -290,7 +290,7 @@ class _Output:
 
 
 def _upper_mirrored(a):
-    """A square block (last two axes) made exactly symmetric from its upper triangle."""
+    """Make a square block (last two axes) exactly symmetric from its upper triangle."""
     upper = np.triu(a)
     return upper + np.swapaxes(np.triu(a, 1), -1, -2)
 

@@ -1,22 +1,22 @@
-"""The layer recursion of the NNGP and NTK (THEORY.md §3), as pure array functions.
+r"""The layer recursion of the NNGP and NTK (:ref:`theory-3`), as pure array functions.
 
 Hyperparameters enter as four per-layer sequences ``(cw, cb, lw, lb)`` of length L;
 each may be a NumPy array or a :class:`~nngpbayes._dual.Dual` (for gradients).
 
 .. math::
 
-    K^{(1)} = C_b^{(1)} + C_W^{(1)} \\frac{x\\cdot x'}{n_0},\\qquad
-    Θ^{(1)} = λ_b^{(1)} + λ_W^{(1)} \\frac{x\\cdot x'}{n_0}
+    K^{(1)} = C_b^{(1)} + C_W^{(1)} \frac{x\cdot x'}{n_0},\qquad
+    Θ^{(1)} = λ_b^{(1)} + λ_W^{(1)} \frac{x\cdot x'}{n_0}
 
-    K^{(ℓ+1)} = C_b^{(ℓ+1)} + C_W^{(ℓ+1)} T[K^{(ℓ)}],\\qquad
+    K^{(ℓ+1)} = C_b^{(ℓ+1)} + C_W^{(ℓ+1)} T[K^{(ℓ)}],\qquad
     Θ^{(ℓ+1)} = λ_b^{(ℓ+1)} + λ_W^{(ℓ+1)} T[K^{(ℓ)}]
-        + C_W^{(ℓ+1)} \\dot T[K^{(ℓ)}]\\, Θ^{(ℓ)}
+        + C_W^{(ℓ+1)} \dot T[K^{(ℓ)}]\, Θ^{(ℓ)}
 
 For activations with ``exact_angle`` the cosine gaps
 g∓^{(ℓ)} = √(K_{11}K_{22}) ∓ K_{12} ≥ 0 are carried along as well, computed without
 cancellation at every layer (at the first from the distance between the normalised
 inputs), so that the angle between nearly identical or opposite inputs stays exact
-(THEORY.md §3).
+(:ref:`theory-3`).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def pair_recursion(gram, gaps, side1, side2, hp, activation, want_ntk):
     for layer in range(1, len(var1)):
         i = layer - 1
         t, tdot, g = activation.dual(var1[i], var2[i], k, gaps, aux1[i], aux2[i])
-        if want_ntk:  # THEORY.md §3: Θ' = λ_b + λ_W T + C_W Ṫ Θ
+        if want_ntk:  # docs/theory §3: Θ' = λ_b + λ_W T + C_W Ṫ Θ
             th = _ntk_step(th, t, tdot, cw[layer], lw[layer], lb[layer], plain)
         if plain:  # K' = C_b + C_W T, in the buffer of T
             k = np.multiply(t, cw[layer], out=t)
@@ -166,8 +166,9 @@ _REFINE = 1e-4
 
 
 def cosine_gaps(x1, x2, sq1, sq2, gram, n0):
-    """``(|x||x'| − x·x', |x||x'| + x·x') / n_0`` for a block, accurate also for
-    (nearly) parallel and opposite pairs.
+    """Compute ``(|x||x'| − x·x', |x||x'| + x·x') / n_0`` for a block.
+
+    Accurate also for (nearly) parallel and opposite pairs.
 
     For close directions the first is ½|x||x'|·|x/|x| − x'/|x'||² / n_0, computed
     directly, and likewise the second with x/|x| + x'/|x'| for opposite directions.

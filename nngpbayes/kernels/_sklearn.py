@@ -1,4 +1,4 @@
-"""The NNGP kernel and the NTK as scikit-learn kernels (THEORY.md §3)."""
+"""The NNGP kernel and the NTK as scikit-learn kernels (:ref:`theory-3`)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class _NetworkKernel(Kernel):
         return self._hyperparameter("bias_variance")
 
     def architecture(self) -> Architecture:
-        """The :class:`~nngpbayes.Architecture` these parameters describe."""
+        """Return the :class:`~nngpbayes.Architecture` these parameters describe."""
         return architecture_from(self)
 
     # -- evaluation --------------------------------------------------------------
@@ -77,7 +77,7 @@ class _NetworkKernel(Kernel):
         return out.v, np.moveaxis(out.t, 0, -1)
 
     def diag(self, X):
-        """The diagonal k(x, x), shape (n_samples_X,), without the full matrix."""
+        """Return the diagonal k(x, x), shape (n_samples_X,), without the matrix."""
         arch = self.architecture()
         hp = tuple(getattr(arch, name) for name in _PER_LAYER)
         k, th = evaluate(X, None, hp, arch.activation, want_ntk=self._ntk, diag=True)
@@ -144,15 +144,15 @@ def _fmt(value):
 
 
 class NNGPKernel(_NetworkKernel):
-    """The infinite-width prior (NNGP) of a deep fully-connected network.
+    r"""The infinite-width prior (NNGP) of a deep fully-connected network.
 
     .. math::
 
-        K^{(1)} = C_b + C_W \\frac{x\\cdot x'}{n_0},\\qquad
-        K^{(ℓ+1)} = C_b + C_W\\, E_{(u,v)\\sim N(0, K^{(ℓ)})}[σ(u)σ(v)],
-        \\qquad k(x, x') = K^{(L)}(x, x')
+        K^{(1)} = C_b + C_W \frac{x\cdot x'}{n_0},\qquad
+        K^{(ℓ+1)} = C_b + C_W\, E_{(u,v)\sim N(0, K^{(ℓ)})}[σ(u)σ(v)],
+        \qquad k(x, x') = K^{(L)}(x, x')
 
-    (THEORY.md §3). The hyperparameters are the weight and bias variances, tuned in
+    (:ref:`theory-3`). The hyperparameters are the weight and bias variances, tuned in
     log space by :class:`~sklearn.gaussian_process.GaussianProcessRegressor`.
 
     Parameters
@@ -180,9 +180,12 @@ class NNGPKernel(_NetworkKernel):
     >>> from sklearn.gaussian_process.kernels import WhiteKernel
     >>> from nngpbayes import NNGPKernel
     >>> X = np.linspace(-1, 1, 20)[:, None]
-    >>> y = np.sin(3 * X[:, 0])
+    >>> y = np.sin(3 * X[:, 0]) + 0.1 * np.random.default_rng(0).normal(size=20)
     >>> gp = GaussianProcessRegressor(NNGPKernel(depth=2, bias_variance=0.1)
     ...                               + WhiteKernel(1e-2)).fit(X, y)
+    >>> mean, std = gp.predict(X[:3], return_std=True)
+    >>> mean.shape, std.shape
+    ((3,), (3,))
     """
 
     def __init__(
@@ -205,19 +208,20 @@ class NNGPKernel(_NetworkKernel):
 
 
 class NTKKernel(_NetworkKernel):
-    """The neural tangent kernel Θ of a deep fully-connected network.
+    r"""The neural tangent kernel Θ of a deep fully-connected network.
 
     .. math::
 
-        Θ^{(1)} = λ_b + λ_W \\frac{x\\cdot x'}{n_0},\\qquad
-        Θ^{(ℓ+1)} = λ_b + λ_W T[K^{(ℓ)}] + C_W \\dot T[K^{(ℓ)}]\\, Θ^{(ℓ)}
+        Θ^{(1)} = λ_b + λ_W \frac{x\cdot x'}{n_0},\qquad
+        Θ^{(ℓ+1)} = λ_b + λ_W T[K^{(ℓ)}] + C_W \dot T[K^{(ℓ)}]\, Θ^{(ℓ)}
 
-    (THEORY.md §3), with learning rates λ (per layer) that default to λ = C.
+    (:ref:`theory-3`), with learning rates λ (per layer) that default to λ = C.
 
     Parameters
     ----------
-    depth, activation, weight_variance, bias_variance, weight_variance_bounds, \
-bias_variance_bounds
+    depth, activation, weight_variance, bias_variance
+        As in :class:`NNGPKernel`.
+    weight_variance_bounds, bias_variance_bounds
         As in :class:`NNGPKernel`.
     weight_lr, bias_lr : float, array-like of shape (depth + 1,) or None
         λ_W and λ_b; ``None`` means λ = C (and the gradient with respect to C then
@@ -228,6 +232,20 @@ bias_variance_bounds
         Threads for large Gram matrices, following joblib: ``None`` means 1 unless
         in a :func:`joblib.parallel_config` context; ``-1`` means all cores.
         Results do not depend on it.
+
+    Examples
+    --------
+    Without hidden layers (a linear model) and with λ = C, the NTK is the NNGP kernel:
+
+    >>> import numpy as np
+    >>> from nngpbayes import NNGPKernel, NTKKernel
+    >>> X = np.linspace(-1, 1, 5)[:, None]
+    >>> ntk = NTKKernel(depth=0, bias_variance=0.1)
+    >>> bool(np.allclose(ntk(X), NNGPKernel(depth=0, bias_variance=0.1)(X)))
+    True
+    >>> K, dK = ntk(X, eval_gradient=True)  # d/d log C_b and d/d log C_W
+    >>> dK.shape
+    (5, 5, 2)
     """
 
     _ntk = True

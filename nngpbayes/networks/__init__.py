@@ -1,4 +1,4 @@
-"""Finite-width networks in the parametrisation of the kernels (THEORY.md §1).
+"""Finite-width networks in the parametrisation of the kernels (:ref:`theory-1`).
 
 :class:`MLPEnsemble` holds an ensemble of networks with stacked parameters, trains
 them by full-batch gradient descent and computes their empirical kernels;

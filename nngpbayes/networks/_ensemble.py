@@ -1,4 +1,4 @@
-"""MLPEnsemble: finite-width networks in the parametrisation of THEORY.md §1."""
+"""MLPEnsemble: finite-width networks in the parametrisation of :ref:`theory-1`."""
 
 from __future__ import annotations
 
@@ -36,8 +36,10 @@ __all__ = ["DivergenceError", "MLPEnsemble", "StabilityWarning"]
 
 
 class MLPEnsemble(BaseEstimator):
-    """An ensemble of finite-width fully-connected networks, trained by full-batch
-    gradient descent, in exactly the parametrisation of the kernels (THEORY.md §1).
+    """An ensemble of finite-width fully-connected networks.
+
+    Trained by full-batch gradient descent, in exactly the parametrisation of the
+    kernels (:ref:`theory-1`).
 
     The parameters of all members are stored stacked on a leading member axis and
     updated with batched matrix products. As the width grows the ensemble at
@@ -122,7 +124,7 @@ class MLPEnsemble(BaseEstimator):
     # -- set-up --------------------------------------------------------------------
     @classmethod
     def from_architecture(cls, architecture, **kwargs):
-        """An ensemble of ``architecture`` (other parameters as keywords)."""
+        """Build an ensemble of ``architecture`` (other parameters as keywords)."""
         a = architecture
         return cls(
             depth=a.depth,
@@ -195,7 +197,7 @@ class MLPEnsemble(BaseEstimator):
         return X
 
     def initial_parameters(self):
-        """The members' initial parameters, re-drawn from their per-member seeds.
+        """Return the members' initial parameters, re-drawn from their per-member seeds.
 
         Returns
         -------
@@ -231,7 +233,7 @@ class MLPEnsemble(BaseEstimator):
         record_ntk=False,
         forward_map=None,
     ):
-        """Train every member by full-batch gradient descent (THEORY.md §2).
+        """Train every member by full-batch gradient descent (:ref:`theory-2`).
 
         The loss is ½(Fφ(X) − y)ᵀC⁻¹(Fφ(X) − y): the networks are evaluated on the
         grid inputs ``X`` and seen through the linear forward map F (an FK table,
@@ -330,8 +332,11 @@ class MLPEnsemble(BaseEstimator):
         return self
 
     def _targets(self, y, chol, replicas):
-        """Each member's targets (M, n, n_outputs): y, or y + L z with the member's
-        own z ~ N(0, I) (streams continue those of the initialisation)."""
+        """Return each member's targets (M, n, n_outputs).
+
+        These are y, or y + L z with the member's own z ~ N(0, I) (streams continue
+        those of the initialisation).
+        """
         targets = np.broadcast_to(y, (self.n_members,) + y.shape).copy()
         if replicas:
             noise = np.stack([g.standard_normal(y.shape) for g in self._replica_gens])
@@ -347,8 +352,10 @@ class MLPEnsemble(BaseEstimator):
         return out
 
     def max_flow_eigenvalue(self, X, y_cov=None, forward_map=None):
-        """Largest eigenvalue of F H Fᵀ C⁻¹ over members (H the empirical NTK at
-        ``X``), i.e. of C^(−1/2) F H Fᵀ C^(−1/2).
+        """Return the largest eigenvalue of F H Fᵀ C⁻¹ over members.
+
+        H is the empirical NTK at ``X``; this is also the largest eigenvalue of
+        C^(−1/2) F H Fᵀ C^(−1/2).
 
         Gradient descent with step η·Δt is stable below 2 / this value.
 
@@ -371,7 +378,7 @@ class MLPEnsemble(BaseEstimator):
 
     # -- evaluation ------------------------------------------------------------------
     def predict(self, X):
-        """Outputs of every member.
+        """Return the outputs of every member.
 
         Parameters
         ----------
@@ -387,10 +394,10 @@ class MLPEnsemble(BaseEstimator):
         return out[..., 0] if self.n_outputs_ == 1 else out
 
     def empirical_ntk(self, X1, X2=None, output=0):
-        """The empirical NTK H(x, x') = Σ_μ λ_μ ∂_μφ(x) ∂_μφ(x') of every member.
+        """Compute every member's empirical NTK H(x, x') = Σ_μ λ_μ ∂_μφ(x) ∂_μφ(x').
 
         Computed layer by layer from forward activations and backward signals,
-        without forming the Jacobian (THEORY.md §1, §5).
+        without forming the Jacobian (:ref:`theory-1`, :ref:`theory-5`).
 
         Parameters
         ----------

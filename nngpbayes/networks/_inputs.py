@@ -28,7 +28,7 @@ TRAINING = ("full", "readout")
 
 
 def hidden_widths(width, depth):
-    """The hidden widths ``[n_1, ..., n_depth]`` from an int or ``depth`` ints.
+    """Return the hidden widths ``[n_1, ..., n_depth]`` from an int or ``depth`` ints.
 
     Raises
     ------
@@ -124,7 +124,7 @@ def data_precision(y_cov, n):
 
 
 def record_plan(record_times, record_X, record_ntk, X, dt, n_steps):
-    """The steps at which ``fit`` records predictions (None without record_times).
+    """Plan the steps at which ``fit`` records predictions (None without record_times).
 
     Returns
     -------

@@ -1,4 +1,6 @@
-"""Stacked finite-width networks as pure array functions (THEORY.md §1–2).
+r"""Stacked finite-width networks as pure array functions.
+
+See :ref:`theory-1` and :ref:`theory-2`.
 
 Every member of an ensemble has the same layer sizes; parameters are stored stacked
 on a leading member axis, ``W[ℓ]`` of shape (M, n_(ℓ−1), n_ℓ) and ``b[ℓ]`` of shape
@@ -6,8 +8,8 @@ on a leading member axis, ``W[ℓ]`` of shape (M, n_(ℓ−1), n_ℓ) and ``b[�
 
 .. math::
 
-    z^{(1)} = x W^{(1)} + b^{(1)},\\qquad z^{(ℓ+1)} = σ(z^{(ℓ)}) W^{(ℓ+1)} + b^{(ℓ+1)},
-    \\qquad φ(x) = z^{(L)},
+    z^{(1)} = x W^{(1)} + b^{(1)},\qquad z^{(ℓ+1)} = σ(z^{(ℓ)}) W^{(ℓ+1)} + b^{(ℓ+1)},
+    \qquad φ(x) = z^{(L)},
 
 with W ~ N(0, C_W/n_(ℓ−1)) and b ~ N(0, C_b) at initialisation, and the
 learning-rate tensor λ_W/n_(ℓ−1) for weights, λ_b for biases.
@@ -21,7 +23,7 @@ __all__ = ["init_params", "forward", "backward", "empirical_ntk", "jacobian"]
 
 
 def init_params(arch, sizes, generators):
-    """Initial parameters of ``len(generators)`` members (one generator each).
+    """Draw initial parameters of ``len(generators)`` members (one generator each).
 
     Parameters
     ----------
@@ -54,7 +56,7 @@ def init_params(arch, sizes, generators):
 
 
 def forward(params, X, activation, keep=False):
-    """Outputs φ(X) for every member, shape (M, n, n_out).
+    """Compute outputs φ(X) for every member, shape (M, n, n_out).
 
     With ``keep`` also returns the pre-activations z^(ℓ) and layer inputs h^(ℓ−1)
     (h^(0) = X) needed by :func:`backward` and :func:`empirical_ntk`.
@@ -75,7 +77,7 @@ def forward(params, X, activation, keep=False):
 
 
 def backward(params, pre, inputs, eps, activation, lr_scales, trainable, buffers=None):
-    """λ-preconditioned gradient steps ``λ ∇L`` for every member (THEORY.md §2).
+    """λ-preconditioned gradient steps ``λ ∇L`` for every member (:ref:`theory-2`).
 
     Parameters
     ----------

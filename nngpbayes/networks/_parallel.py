@@ -24,8 +24,11 @@ __all__ = ["member_chunks", "show_progress", "train_members"]
 
 
 def member_chunks(n_members, n_jobs):
-    """Contiguous member slices, one per worker (joblib's ``n_jobs`` convention:
-    None → 1 unless a ``joblib.parallel_config`` says otherwise, −1 → all cores)."""
+    """Return contiguous member slices, one per worker.
+
+    Joblib's ``n_jobs`` convention: None → 1 unless a ``joblib.parallel_config``
+    says otherwise, −1 → all cores.
+    """
     n_workers = resolve_n_jobs(n_jobs, n_members)
     bounds = np.linspace(0, n_members, n_workers + 1).round().astype(int)
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]

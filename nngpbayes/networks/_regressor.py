@@ -37,7 +37,7 @@ _ENSEMBLE_PARAMS = (
 
 
 class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
-    """The mean of an ensemble of finite-width networks trained by gradient descent.
+    r"""The mean of an ensemble of finite-width networks trained by gradient descent.
 
     ``fit`` builds an :class:`~nngpbayes.MLPEnsemble` from the architecture
     parameters and trains every member by full-batch gradient descent on
@@ -47,17 +47,17 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
 
     .. math::
 
-        \\bar f(x) = m + \\frac{s}{M} \\sum_{i=1}^{M} φ_t^{(i)}(x),\\qquad
-        σ(x)^2 = \\frac{s^2}{M - 1} \\sum_{i=1}^{M} \\Big(φ_t^{(i)}(x)
-        - \\frac{1}{M} \\sum_{j=1}^{M} φ_t^{(j)}(x)\\Big)^2.
+        \bar f(x) = m + \frac{s}{M} \sum_{i=1}^{M} φ_t^{(i)}(x),\qquad
+        σ(x)^2 = \frac{s^2}{M - 1} \sum_{i=1}^{M} \Big(φ_t^{(i)}(x)
+        - \frac{1}{M} \sum_{j=1}^{M} φ_t^{(j)}(x)\Big)^2.
 
-    Each member φ^(i) starts from its own random initialisation (THEORY.md §1)
+    Each member φ^(i) starts from its own random initialisation (:ref:`theory-1`)
     and follows dθ/dt = −η λ ∇_θ L, L = ½ (f(X) − y)ᵀ C⁻¹ (f(X) − y) with
-    C = ``y_cov`` · I, up to the flow time t (THEORY.md §2: t = k after k plain
+    C = ``y_cov`` · I, up to the flow time t (:ref:`theory-2`: t = k after k plain
     gradient-descent steps of step η). By default it takes ``n_steps=100`` steps
     at half the stability limit of gradient descent, a fixed cost whatever the
     scale of the data; give ``time`` to train to a flow time in the units of
-    THEORY.md §2. As the width grows, mean and std tend to those of
+    :ref:`theory-2`. As the width grows, mean and std tend to those of
     :class:`~nngpbayes.GradientFlowRegressor` at the same time.
 
     Parameters
@@ -73,7 +73,7 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
     n_members : int, default=8
         Networks in the ensemble (more members: a less noisy mean and std).
     time : float or None, default=None
-        Flow time t to train to, in the units of THEORY.md §2 (t = k after k
+        Flow time t to train to, in the units of :ref:`theory-2` (t = k after k
         plain gradient-descent steps of step η). With ``n_steps=None`` the number
         of steps is chosen by :meth:`MLPEnsemble.fit` so that every step is far
         inside the stability limit; their number grows with the largest
@@ -159,7 +159,7 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
     >>> reg.n_steps_
     100
 
-    Training to a flow time t = 10 of THEORY.md §2, with the steps chosen inside
+    Training to a flow time t = 10 of :ref:`theory-2`, with the steps chosen inside
     the stability limit:
 
     >>> reg = MLPEnsembleRegressor(time=10.0, n_steps=None, random_state=0)
@@ -249,7 +249,7 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
 
         The networks see (y − m) / s, so the data covariance becomes C' = c I with
         c = σ² / s². Without replicas C' = c I only enters as η C'⁻¹ = (η / c) I
-        (THEORY.md §2), so it is folded into the learning rate and the ensemble
+        (:ref:`theory-2`), so it is folded into the learning rate and the ensemble
         trains with C = I (symmetric eigenproblem, no Cholesky); with replicas it
         is passed on, as it also sets the replica noise.
         """
@@ -264,8 +264,11 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
         return dict(settings, learning_rate=None if lr is None else lr / c), c
 
     def _check_params(self):
-        """Validate the parameters this class owns (:class:`MLPEnsemble` checks the
-        architecture before any training); returns the schedule for its ``fit``."""
+        """Validate the parameters this class owns.
+
+        :class:`MLPEnsemble` checks the architecture before any training; returns
+        the schedule for its ``fit``.
+        """
         if self.time is None and self.n_steps is None:
             raise ValueError(
                 "time and n_steps cannot both be None: give the flow time, the "
@@ -340,7 +343,7 @@ def _optional(value, check, name, *args):
 
 
 def _target_scaling(y, normalize):
-    """m (per output) and s (one scale) of ``normalize_y``; (0, 1) without it."""
+    """Return m (per output) and s (one scale) of ``normalize_y``; (0, 1) without it."""
     n_outputs = 1 if y.ndim == 1 else y.shape[1]
     if not normalize:
         return np.zeros(n_outputs), 1.0

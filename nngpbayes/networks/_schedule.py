@@ -1,4 +1,6 @@
-"""The gradient-descent schedule and its stability limit (THEORY.md §2, §4).
+r"""The gradient-descent schedule and its stability limit.
+
+See :ref:`theory-2` and :ref:`theory-4`.
 
 Gradient descent on the loss ½(Fφ − y)ᵀC⁻¹(Fφ − y) with step η·Δt is, near its
 linearisation, the discrete filter (1 − η Δt s)^k on each eigenvalue s of
@@ -7,8 +9,8 @@ it is stable only while
 
 .. math::
 
-    η\\,Δt\\,s_{\\max} < 2,\\qquad
-    s_{\\max} = \\max \\operatorname{eig}(F H F^T C^{-1}),
+    η\,Δt\,s_{\max} < 2,\qquad
+    s_{\max} = \max \operatorname{eig}(F H F^T C^{-1}),
 
 taken over all members. :func:`schedule` picks the steps inside this limit (or
 warns when the user's choice is outside it); :class:`DivergenceError` is what
@@ -66,7 +68,7 @@ class DivergenceError(FloatingPointError):
 
 
 def max_flow_eigenvalue(params, X, arch, cinv, forward_map=None):
-    """max over members of eig(F H Fᵀ C⁻¹), H the empirical NTK at ``X``.
+    """Return the max over members of eig(F H Fᵀ C⁻¹), H the empirical NTK at ``X``.
 
     The same as the largest eigenvalue of C^(−1/2) F H Fᵀ C^(−1/2), the rate of
     the fastest mode of the linearised flow of ½(Fφ − y)ᵀC⁻¹(Fφ − y).
@@ -142,7 +144,7 @@ def schedule(s_max, time, learning_rate, n_steps):
 
 
 def divergence_error(step, n_steps, learning_rate, dt, s_max):
-    """The :class:`DivergenceError` for non-finite predictions at ``step``."""
+    """Return the :class:`DivergenceError` for non-finite predictions at ``step``."""
     limit = 2.0 / (dt * s_max) if dt * s_max > 0 else np.inf
     return DivergenceError(
         f"training diverged: the predictions became NaN or infinite at "

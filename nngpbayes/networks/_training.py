@@ -1,17 +1,17 @@
-"""Full-batch gradient descent of stacked networks (THEORY.md §2), pure functions.
+r"""Full-batch gradient descent of stacked networks (:ref:`theory-2`), pure functions.
 
 One step, for every member at once (λ the learning-rate tensor, η the learning
 rate, Δt the time per step):
 
 .. math::
 
-    θ ← θ − η Δt\\, λ ∇_θ L,\\qquad
+    θ ← θ − η Δt\, λ ∇_θ L,\qquad
     L = ½ (Fφ(X) − y)^T C^{-1} (Fφ(X) − y),
 
 with F the forward map (the identity by default; otherwise ∂L/∂φ = Fᵀ C⁻¹ F φ −
 Fᵀ C⁻¹ y = P φ − b with P and b computed once before training), so ``n_steps``
 steps of Δt follow the gradient flow to time n_steps·Δt (and with Δt = 1 they are
-plain gradient descent with step η, THEORY.md §2).
+plain gradient descent with step η, :ref:`theory-2`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ __all__ = ["NonFiniteStep", "train"]
 
 
 class NonFiniteStep(FloatingPointError):
-    """The predictions at step ``args[0]`` are not finite (wrapped by the caller
-    into a :class:`~nngpbayes.networks.DivergenceError` with the stability limit)."""
+    """The predictions at step ``args[0]`` are not finite.
+
+    Wrapped by the caller into a :class:`~nngpbayes.networks.DivergenceError` with
+    the stability limit.
+    """
 
     @property
     def step(self):

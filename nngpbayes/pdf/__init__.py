@@ -1,8 +1,8 @@
-"""Real data: the BCDMS non-singlet structure function and its forward map.
+r"""Real data: the BCDMS non-singlet structure function and its forward map.
 
 :math:`Y = F_2^p - F_2^d` measured by BCDMS on proton and deuteron targets
-depends at leading twist on the non-singlet :math:`T_3 = u + \\bar u - d - \\bar d`
-alone, so :math:`Y = F\\, xT_3(x_{\\rm grid}, Q_0)` with one linear forward map
+depends at leading twist on the non-singlet :math:`T_3 = u + \bar u - d - \bar d`
+alone, so :math:`Y = F\, xT_3(x_{\rm grid}, Q_0)` with one linear forward map
 (Chiefa, Del Debbio, Kenway, arXiv:2512.24116).
 
 - :func:`load_bcdms`: the 248 data points and their covariance, read at runtime
@@ -12,6 +12,11 @@ alone, so :math:`Y = F\\, xT_3(x_{\\rm grid}, Q_0)` with one linear forward map
 - :func:`toy_t3`: the Les Houches toy :math:`xT_3`, a truth for closure tests.
 - :func:`bcdms_problem`: grid inputs, preprocessed forward map, data, covariance
   and truth in one object.
+- :func:`fit_bcdms`: the NNGP posterior of xT3 (emcee hyperparameters) and a
+  trained [28, 20] tanh ensemble on the real data, with summary, netCDF and
+  figures (``nngpbayes fit --problem bcdms-t3``).
+- :func:`bcdms_closure_test`: the closure test of this problem with the toy as
+  truth (``nngpbayes closure-test --problem bcdms-t3``).
 
 Needs the optional extra: ``pip install "nngpbayes[pdf]"``.
 
@@ -36,6 +41,8 @@ if _MISSING:
 os.environ.setdefault("GFORTRAN_UNBUFFERED_PRECONNECTED", "y")
 
 from ._data import BCDMSData, load_bcdms  # noqa: E402
+from ._fit import fit_bcdms  # noqa: E402
+from ._fit_closure import bcdms_closure_test  # noqa: E402
 from ._fk import forward_map  # noqa: E402
 from ._problem import BCDMSProblem, bcdms_problem, preprocessing_factor  # noqa: E402
 from ._toy import toy_t3  # noqa: E402
@@ -43,7 +50,9 @@ from ._toy import toy_t3  # noqa: E402
 __all__ = [
     "BCDMSData",
     "BCDMSProblem",
+    "bcdms_closure_test",
     "bcdms_problem",
+    "fit_bcdms",
     "forward_map",
     "load_bcdms",
     "preprocessing_factor",

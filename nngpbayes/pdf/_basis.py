@@ -1,8 +1,8 @@
-"""Cubic Lagrange interpolation basis in ln x (private).
+r"""Cubic Lagrange interpolation basis in ln x (private).
 
 A function tabulated on a grid, :math:`f_j = f(x_j)`, is represented at any
-:math:`x` as :math:`f(x) \\approx \\sum_j B_j(x) f_j`, where :math:`B_j` are the
-local Lagrange polynomials (in :math:`t = \\ln x`) of the ``order + 1`` nodes
+:math:`x` as :math:`f(x) \approx \sum_j B_j(x) f_j`, where :math:`B_j` are the
+local Lagrange polynomials (in :math:`t = \ln x`) of the ``order + 1`` nodes
 nearest to :math:`x`. Since :math:`xT_3(1) = 0`, a node at :math:`x = 1` with the
 value 0 is implied when the grid ends below 1, so the basis reaches the end point
 without extrapolation; below the first grid point the basis is zero.

@@ -29,7 +29,7 @@ __all__ = [
 
 
 def cache_dir(path=None) -> Path:
-    """The directory holding cached forward maps (not created here).
+    """Return the directory holding cached forward maps (not created here).
 
     Parameters
     ----------
@@ -61,7 +61,7 @@ def cache_key(settings: dict, *arrays: np.ndarray) -> str:
 
 
 def load_arrays(path: Path) -> dict | None:
-    """The arrays stored in ``path`` by :func:`save_arrays`, or None if unreadable."""
+    """Load the arrays stored in ``path`` by :func:`save_arrays`; None if unreadable."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {k: np.array(archive[k], dtype=np.float64) for k in archive.files}
@@ -70,14 +70,16 @@ def load_arrays(path: Path) -> dict | None:
 
 
 def load_array(path: Path) -> np.ndarray | None:
-    """The array stored by :func:`save_array` (key ``"F"``), or None."""
+    """Return the array stored by :func:`save_array` (key ``"F"``), or None."""
     arrays = load_arrays(path)
     return None if arrays is None or "F" not in arrays else arrays["F"]
 
 
 def save_arrays(path: Path, arrays: dict) -> None:
-    """Write float64 ``arrays`` to ``path`` atomically (temporary file, then
-    ``os.replace`` in the same directory)."""
+    """Write float64 ``arrays`` to ``path`` atomically.
+
+    Via a temporary file, then ``os.replace`` in the same directory.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
     try:

@@ -27,7 +27,9 @@ _FORMAT = "bcdms-t3-fk-v1"
 
 
 def basis_functions(x_grid, order: int = 3) -> list:
-    """The interpolation basis of ``x_grid`` as callables ``B_j(x)`` (float -> float).
+    """Return the interpolation basis of ``x_grid`` as callables ``B_j(x)``.
+
+    Each maps float -> float.
 
     Rows of :func:`lagrange_basis` are memoised per x, so evolving all columns
     costs one basis evaluation per HOPPET grid point.
@@ -65,7 +67,9 @@ def forward_map(
     cache_dir=None,
     progress: bool = True,
 ) -> np.ndarray:
-    r"""The linear map :math:`F` with :math:`Y_i \approx \sum_j F_{ij}\, xT_3(x_j)`.
+    r"""Compute the linear map :math:`F`.
+
+    It gives :math:`Y_i \approx \sum_j F_{ij}\, xT_3(x_j)`.
 
     Column :math:`j` is the DGLAP evolution (HOPPET [3]_) from ``q0`` of the
     interpolation basis function :math:`B_j` (cubic Lagrange in :math:`\ln x` on

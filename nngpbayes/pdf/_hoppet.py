@@ -28,7 +28,7 @@ _MZ, _MW = 91.1876, 80.377
 
 @dataclasses.dataclass(frozen=True)
 class TheorySettings:
-    """Theory choices of the forward map (NNPDF4.0's by default [2]_).
+    r"""Theory choices of the forward map (NNPDF4.0's by default [2]_).
 
     Attributes
     ----------
@@ -38,7 +38,7 @@ class TheorySettings:
         Perturbative order of the evolution, of αs running and of the
         coefficient functions.
     alphas_mz : float
-        :math:`\\alpha_s(M_Z)`, run to lower scales at the same order.
+        :math:`\alpha_s(M_Z)`, run to lower scales at the same order.
     heavy_masses : tuple of float
         Charm, bottom, top pole masses (GeV): flavour thresholds.
     fixed_nf : int or None

@@ -80,7 +80,7 @@ def bcdms_problem(
     cache_dir=None,
     progress: bool = True,
 ) -> BCDMSProblem:
-    r"""The BCDMS :math:`xT_3` problem of Chiefa, Del Debbio and Kenway.
+    r"""Build the BCDMS :math:`xT_3` problem of Chiefa, Del Debbio and Kenway.
 
     The grid is uniform in :math:`\ln x` on [``x_min``, ``x_max``]; the data lie
     at :math:`0.07 \le x \le 0.75`, so the grid points below 0.07 are fixed by the

@@ -18,7 +18,7 @@ _N_UV, _N_DV, _N_DBAR = 5.1072, 3.06432, 0.1939875
 
 
 def toy_t3(x) -> np.ndarray:
-    r"""The Les Houches toy :math:`xT_3(x)`, used as the truth at :math:`Q_0`.
+    r"""Evaluate the Les Houches toy :math:`xT_3(x)`, used as the truth at :math:`Q_0`.
 
     .. math::
 

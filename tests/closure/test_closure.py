@@ -1,4 +1,4 @@
-"""Closure tests (THEORY.md §6): estimators on exact small cases, the linear-model
+"""Closure tests (:ref:`theory-6`): estimators on exact small cases, the linear-model
 identity, faithfulness of the Bayesian posterior, misspecification, the CLI."""
 
 import json
@@ -45,7 +45,7 @@ def test_multi_closure_estimators_and_bootstrap():
 
 
 def test_gaussian_identity_xi_vs_r_bv():
-    """For Gaussian errors ξ_1σ ≈ erf(1/(√2 R_bv)) (THEORY.md §6)."""
+    """For Gaussian errors ξ_1σ ≈ erf(1/(√2 R_bv)) (:ref:`theory-6`)."""
     from scipy.special import erf
 
     rng = np.random.default_rng(0)

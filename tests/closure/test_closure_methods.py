@@ -1,5 +1,5 @@
 """The runner's table of methods: each method's fit, scored once, and the result
-built from them (THEORY.md §4, §6)."""
+built from them (:ref:`theory-4`, :ref:`theory-6`)."""
 
 import json
 
@@ -65,7 +65,7 @@ def test_every_method_reports_under_its_labels_in_table_order(small_result):
 
 
 def test_first_fit_metrics_are_the_scores_of_the_first_fits(small_result):
-    """Recompute fit 0's estimators from the stored fits and data (THEORY.md §6)."""
+    """Recompute fit 0's estimators from the stored fits and data (:ref:`theory-6`)."""
     r = small_result
     truth, y = r.truth_test[0], r.data[0]
     closure = ClosureData(

@@ -1,7 +1,7 @@
 """Width scaling of the NTK drift δΘ_t of real ensembles trained through a forward map.
 
 Expected exponent. At fixed flow time t the NTK of a smooth-activation network
-changes by dΘ/dt = −O_3 ε with O_3 = O(1/n) (THEORY.md §5; Dyer & Gur-Ari,
+changes by dΘ/dt = −O_3 ε with O_3 = O(1/n) (:ref:`theory-5`; Dyer & Gur-Ari,
 arXiv:1909.11304), so mean δΘ_t ∝ n^−1. The O(1/√n) of Lee et al.
 (arXiv:1902.06720), which issue 12 quotes as the expected slope −1/2, is an upper
 bound (and the size of the NTK's fluctuation at initialisation, not of its change);

@@ -1,4 +1,4 @@
-"""LinearFlow (THEORY.md §4) against independent references: matrix exponentials
+"""LinearFlow (:ref:`theory-4`) against independent references: matrix exponentials
 (Lee et al. 2019), explicit gradient-descent steps, Monte Carlo over linear models."""
 
 import numpy as np

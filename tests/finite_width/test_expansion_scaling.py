@@ -2,7 +2,7 @@
 widths 256 … 4096 (issue acceptance; `pytest -m slow`).
 
 Per network the error of the frozen-NTK prediction falls like 1/n and that of the
-first-order prediction like n^(−3/2) or faster (THEORY.md §5). 12 networks per
+first-order prediction like n^(−3/2) or faster (:ref:`theory-5`). 12 networks per
 width, geometric means (the errors are heavy-tailed), 8 training and 8 test inputs,
 t = 2 in 40 gradient-descent steps, compared with the discrete-step theory.
 """

@@ -129,7 +129,7 @@ def test_real_training_order1_beats_order0():
     """Width 512, tanh, 6 networks trained by 30 GD steps: the order-1 prediction is
     ≥ 10× closer to real training than order 0 (geometric mean), and the predicted
     NTK drift matches the measured one within 10% (geometric mean; the errors are
-    heavy-tailed, THEORY.md §5)."""
+    heavy-tailed, :ref:`theory-5`)."""
     rng = np.random.default_rng(7)
     X = rng.uniform(-1.5, 1.5, (8, 2))
     y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1]

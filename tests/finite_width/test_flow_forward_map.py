@@ -185,7 +185,7 @@ def test_ode_ntk_rows_are_chunked_consistently(monkeypatch):
 def test_real_training_through_F_order1_beats_order0():
     """Width 256, erf, 4 networks trained by 30 GD steps through F with a
     correlated C: the order-1 prediction is ≥ 4× closer to real training than
-    order 0 (geometric mean; at this width the ratio is ~ 1/10, THEORY.md §5), and
+    order 0 (geometric mean; at this width the ratio is ~ 1/10, :ref:`theory-5`), and
     the predicted NTK drift on the grid matches the measured one within 25%."""
     X, X_test, F, C, y = smoothing_problem()
     ens = _ens(width=256, activation="erf", n_members=4, seed=5)

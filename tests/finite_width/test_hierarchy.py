@@ -1,4 +1,4 @@
-"""O_3 and O_4 against finite differences along their directions (THEORY.md §5)."""
+"""O_3 and O_4 against finite differences along their directions (:ref:`theory-5`)."""
 
 import copy
 
@@ -166,7 +166,7 @@ def test_linear_model_has_no_higher_tensors(X):
 
 
 def test_tensors_scale_like_one_over_width():
-    """Per network O_3 and O_4 are O(1/n) (THEORY.md §5): width × RMS over 16
+    """Per network O_3 and O_4 are O(1/n) (:ref:`theory-5`): width × RMS over 16
     networks stays within a factor 2 from width 256 to 4096."""
     X = np.random.default_rng(2).standard_normal((3, 2))
     scaled = {}

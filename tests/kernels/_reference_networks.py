@@ -5,14 +5,14 @@ imports nothing from ``nngpbayes``: the activations, their derivatives, the
 initialisation and the backpropagation are all written out again here, so that
 an error in the package cannot be hidden by sharing code with its test.
 
-Parametrisation (THEORY.md §1). With ``L = depth + 1`` layers and widths
+Parametrisation (:ref:`theory-1`). With ``L = depth + 1`` layers and widths
 ``n_0 (input), n_1 .. n_depth (hidden), n_L (outputs)``::
 
     z^(1)   = b^(1) + W^(1) x
     z^(l+1) = b^(l+1) + W^(l+1) sigma(z^(l))            phi(x) = z^(L)(x)
     W^(l)_ij ~ N(0, C_W^(l) / n_(l-1)),    b^(l)_i ~ N(0, C_b^(l))
 
-Empirical NTK (THEORY.md §1-2), with the diagonal learning-rate tensor
+Empirical NTK (:ref:`theory-1`-:ref:`theory-2`), with the diagonal learning-rate tensor
 ``lambda_b^(l)`` for biases and ``lambda_W^(l) / n_(l-1)`` for weights::
 
     H(x_a, x_b) = sum_l [ lambda_b^(l) g_a^(l).g_b^(l)
@@ -171,7 +171,7 @@ def sample_networks(
     weight_variance: np.ndarray,
     bias_variance: np.ndarray,
 ) -> Networks:
-    """Draw networks at initialisation (THEORY.md §1).
+    """Draw networks at initialisation (:ref:`theory-1`).
 
     Parameters
     ----------

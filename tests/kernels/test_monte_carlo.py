@@ -1,7 +1,7 @@
 """Infinite-width kernels vs Monte Carlo over random finite-width networks.
 
 The oracle is ``_reference_networks.py``, an independent NumPy implementation of
-the THEORY.md §1 networks and of their empirical NTK (explicit backpropagation).
+the :ref:`theory-1` networks and of their empirical NTK (explicit backpropagation).
 For each architecture we draw ``N_NETWORKS`` networks of width ``WIDTH`` and
 compare
 
@@ -45,7 +45,7 @@ WIDTH = 1024
 N_NETWORKS = 256
 # Readout units per network averaged for the NNGP estimate (cheap: n_out*width
 # draws against width**2 per hidden layer). The NTK uses output 0 only: its
-# fluctuation per network is already O(1/sqrt(width)) (THEORY.md §5).
+# fluctuation per network is already O(1/sqrt(width)) (docs/theory §5).
 N_OUTPUTS = 128
 # Z standard errors per entry. The SE is estimated from the same n = N_NETWORKS = 256
 # samples, so |estimate - A| / SE is Student-t with n - 1 = 255 degrees of freedom
@@ -234,7 +234,7 @@ def _check(
         allowance = 2 (depth - 1) / WIDTH * sqrt(A(x, x) A(x', x')).
 
     Why: at finite width n the mean of either kernel is its infinite-width value
-    plus O(1/n) (THEORY.md §5; PDLT ch. 4 and 8): each hidden layer after the
+    plus O(1/n) (:ref:`theory-5`; PDLT ch. 4 and 8): each hidden layer after the
     first feeds the next a random kernel with O(1/n) variance, and the
     nonlinear map T turns that variance into an O(1/n) shift, so the shift adds
     up over the ``depth - 1`` such layers. With one hidden layer the
@@ -271,7 +271,7 @@ def _run_case(case: Case) -> dict[str, float]:
     c_w = ref.per_layer(case.weight_variance, n_layers)
     c_b = ref.per_layer(case.bias_variance, n_layers)
     # the reference gets the hyperparameters from the Case, not from arch:
-    # check that both read them the same way (THEORY.md §1: None means lambda = C)
+    # check that both read them the same way (docs/theory §1: None means lambda = C)
     for attr, expected in [
         ("weight_variance", c_w),
         ("bias_variance", c_b),
@@ -367,7 +367,7 @@ def test_reference_relu_depth1_matches_arccos():
     d = np.diag(k1)
     t, t_dot = _arccos_relu(d[:, None], d[None, :], k1)
     nngp = c_w[1] * t
-    # THEORY.md §3: Theta^(2) = lambda_W^(2) T + C_W^(2) T' Theta^(1), C_b = 0
+    # docs/theory §3: Theta^(2) = lambda_W^(2) T + C_W^(2) T' Theta^(1), C_b = 0
     ntk = l_w[1] * t + c_w[1] * t_dot * (l_w[0] * X @ X.T / X.shape[1])
     for what, mc, exact in [("NNGP", samples.nngp, nngp), ("NTK", samples.ntk, ntk)]:
         _check(f"reference relu {what}", mc, exact, (np.diag(exact),) * 2, depth=1)

@@ -39,7 +39,7 @@ def arch(act="relu", depth=2, **kw):
 
 
 def linear_reference(X, Y, cw, cb, lw, lb):
-    """Identity activation: K and Θ by hand (THEORY.md §3 with T = Σ12, Ṫ = 1)."""
+    """Identity activation: K and Θ by hand (:ref:`theory-3` with T = Σ12, Ṫ = 1)."""
     g = X @ Y.T / X.shape[1]
     k, th = cb[0] + cw[0] * g, lb[0] + lw[0] * g
     for layer in range(1, len(cw)):
@@ -102,7 +102,7 @@ def test_diag_equals_diagonal_of_gram(X, act):
 @pytest.mark.parametrize("act", ALL, ids=str)
 @pytest.mark.parametrize("bias", [0.0, 0.1])
 def test_duplicates_and_near_duplicates_are_exact(act, bias):
-    """The arccos trap (THEORY.md §3): a rounded angle would err by ~1e-8."""
+    """The arccos trap (:ref:`theory-3`): a rounded angle would err by ~1e-8."""
     rng = np.random.default_rng(1)
     x = rng.normal(size=(1, 4))
     X = np.vstack([x, x, x * (1 + 1e-13), x + 1e-12 * rng.normal(size=(1, 4)), 2.5 * x])
@@ -204,7 +204,7 @@ def test_zero_inputs_give_the_exact_finite_kernel(act, depth):
     """Zero-norm inputs without bias: every pre-activation is exactly 0.
 
     Then K^(1) = Θ^(1) = 0 and, layer by layer, K^(ℓ+1) = C_W σ(0)² and
-    Θ^(ℓ+1) = λ_W σ(0)² + C_W Ṫ Θ^(ℓ) (THEORY.md §3): the kernels are the exact
+    Θ^(ℓ+1) = λ_W σ(0)² + C_W Ṫ Θ^(ℓ) (:ref:`theory-3`): the kernels are the exact
     finite numbers of a constant network, zero when σ(0) = 0 (ReLU and the kinked
     family included, whose dual maps use the angle between inputs, undefined at
     zero norm). Mixed with non-zero inputs, the other entries are unchanged.

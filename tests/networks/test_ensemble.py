@@ -123,7 +123,7 @@ def test_small_steps_follow_each_members_linearisation(X):
 @pytest.mark.parametrize("mode", ["steps", "time"])
 def test_linear_model_descent_is_exactly_the_discrete_flow(X, mode):
     """Depth 0 (a linear model) is its own linearisation: n_steps of gradient
-    descent equal the discrete filter (1 − (1 − ηs)^k)/s of THEORY.md §4 applied
+    descent equal the discrete filter (1 − (1 − ηs)^k)/s of :ref:`theory-4` applied
     from each member's own initial outputs, with the NTK λ_b + λ_W x·x'/n_0."""
     from nngpbayes.dynamics import LinearFlow
 

@@ -1,4 +1,4 @@
-"""MLPEnsemble trained through a linear forward map y = F φ(X_grid) (THEORY.md §4)."""
+"""MLPEnsemble trained through a forward map y = F φ(X_grid) (docs theory §4)."""
 
 import numpy as np
 import pytest

@@ -123,7 +123,7 @@ def test_time_zero_is_the_initial_ensemble(data):
 
 def test_y_cov_rescales_time(data):
     """Without replicas, C = σ² I gives the flow of C = I at time t / σ²
-    (THEORY.md §2); automatic steps pick the same grid, so only round-off differs."""
+    (:ref:`theory-2`); automatic steps pick the same grid, so only round-off differs."""
     X, y, Xs = data
     base = MLPEnsembleRegressor(**ARCH, width=16, n_members=3, random_state=2)
     a = clone(base).set_params(time=2.0, n_steps=None, y_cov=4.0).fit(X, y)

@@ -1,4 +1,4 @@
-"""How finite networks approach the infinite-width theory (THEORY.md §5), slow.
+"""How finite networks approach the infinite-width theory (:ref:`theory-5`), slow.
 
 - The relative spread of the empirical NTK over members falls as n^(−1/2).
 - A member trained by gradient descent stays within O(1/n) of its own linearisation
