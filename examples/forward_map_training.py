@@ -138,14 +138,15 @@ def main(out="forward_map_training.png"):
     # η·Δt at half the stability limit of the infinite-width flow through F
     step = 1.0 / LinearFlow(theta, K, y, forward_map=F, data_cov=C).eigenvalues[0]
 
-    drifts = {w: ntk_drift(trained(w, X, y, F, C, step)) for w in WIDTHS}
+    ensembles = {w: trained(w, X, y, F, C, step) for w in WIDTHS}
+    drifts = {w: ntk_drift(ens) for w, ens in ensembles.items()}
     scaling = drift_width_scaling(list(drifts.values()), widths=WIDTHS)
     print(
         "\nrelative NTK change at the end of training: "
         + ", ".join(f"n={w}: {d.mean[-1]:.2e}" for w, d in drifts.items())
         + f"; fitted slope {scaling.slope:.2f} ± {scaling.slope_stderr:.2f}"
     )
-    wide = trained(WIDTHS[-1], X, y, F, C, step)
+    wide = ensembles[WIDTHS[-1]]
     spectrum = ntk_spectrum(wide)
     alignment = ntk_alignment(
         wide, forward_map=F, y_cov=C, n_leading=5, n_eigenvectors=5

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._presets import BCDMS_CLOSURE_DEFAULTS
+
 __all__ = ["main"]
 
 
@@ -28,21 +30,9 @@ def _time(text):
         ) from None
 
 
-_BCDMS_CLOSURE_DEFAULTS = {
-    "depth": 2,
-    "activation": "erf",
-    "weight_variance": 1.0,
-    "bias_variance": 0.1,
-    "widths": [28],
-    "n_fits": 10,
-    "n_replicas": 30,
-    "ensemble_steps": 2000,
-    "times": [0.1, 1.0, 10.0, 100.0],
-    "inference_steps": 1500,
-}  # = nngpbayes.pdf._fit_closure.CLOSURE_DEFAULTS (tested), here for --help
 _BCDMS_CLOSURE_HELP = {
     k: " ".join(map(str, v)) if isinstance(v, list) else v
-    for k, v in _BCDMS_CLOSURE_DEFAULTS.items()
+    for k, v in BCDMS_CLOSURE_DEFAULTS.items()
 }
 
 
@@ -268,6 +258,14 @@ def _closure_test(args):
         else np.linspace(0.05, 0.95, args.n_test)[:, None],
         forward_map=F,
         data_cov=_data_cov(args, F, len(X_train)),
+        **_run_options(args),
+        progress=False if args.no_progress else None,
+    )
+
+
+def _run_options(args):
+    """Return the ClosureTest settings shared by every problem."""
+    return dict(
         level=args.level,
         n_fits=args.n_fits,
         n_replicas=args.n_replicas,
@@ -277,7 +275,6 @@ def _closure_test(args):
         inference=not args.no_inference,
         inference_steps=args.inference_steps,
         random_state=args.seed,
-        progress=False if args.no_progress else None,
         n_jobs=args.n_jobs,
     )
 
@@ -332,16 +329,7 @@ def _bcdms_closure_test(args):
         n_grid=50 if args.n_train is None else args.n_train,
         architecture=arch,
         progress=False if args.no_progress else None,
-        level=args.level,
-        n_fits=args.n_fits,
-        n_replicas=args.n_replicas,
-        times=args.times,
-        widths=args.widths,
-        ensemble_steps=args.ensemble_steps,
-        inference=not args.no_inference,
-        inference_steps=args.inference_steps,
-        random_state=args.seed,
-        n_jobs=args.n_jobs,
+        **_run_options(args),
     )
 
 
@@ -415,7 +403,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "closure-test" and args.problem == "bcdms-t3":
         sub = parser._subparsers._group_actions[0].choices["closure-test"]
-        sub.set_defaults(**_BCDMS_CLOSURE_DEFAULTS)  # explicit options still win
+        sub.set_defaults(**BCDMS_CLOSURE_DEFAULTS)  # explicit options still win
         args = parser.parse_args(argv)
     runners = {"closure-test": closure_test, "fit": fit}
     try:

@@ -11,26 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._presets import ARCHITECTURE_KEYS, BCDMS_CLOSURE_DEFAULTS
+
 __all__ = ["CLOSURE_DEFAULTS", "ToyTruth", "bcdms_closure_test"]
 
-CLOSURE_DEFAULTS = {
-    "depth": 2,
-    "activation": "erf",
-    "weight_variance": 1.0,
-    "bias_variance": 0.1,
-    "widths": [28],
-    "n_fits": 10,
-    "n_replicas": 30,
-    "ensemble_steps": 2000,
-    "times": [0.1, 1.0, 10.0, 100.0],
-    "inference_steps": 1500,
-}
-"""Defaults of ``closure-test --problem bcdms-t3`` that differ from the
-synthetic problem's: a depth-2 erf network (erf ≈ tanh with a closed-form NNGP,
-so emcee is fast), C_W = 1, C_b = 0.1, width-28 networks (Chiefa et al.'s first
-layer), flow times 0.1 to 100 (t = inf is unregularised below x = 0.07, where
-no data constrain the grid), 10 fits of 30 replicas, 2000 gradient-descent
-steps at half the stability limit (flow time ≈ 30), emcee with 1500 steps."""
+CLOSURE_DEFAULTS = BCDMS_CLOSURE_DEFAULTS  # the command line shows the same
 
 
 class ToyTruth:
@@ -77,7 +62,9 @@ def bcdms_closure_test(
         Default: depth 2, erf, C_W = 1, C_b = 0.1 (:data:`CLOSURE_DEFAULTS`).
     **kwargs
         Other :class:`~nngpbayes.closure.ClosureTest` arguments (``truth``,
-        ``X_train``, ``X_test``, ``forward_map`` and ``data_cov`` are fixed).
+        ``X_train``, ``X_test``, ``forward_map`` and ``data_cov`` are fixed);
+        those not given take the problem's defaults, :data:`CLOSURE_DEFAULTS`
+        (the same as ``closure-test --problem bcdms-t3``).
 
     Returns
     -------
@@ -94,9 +81,11 @@ def bcdms_closure_test(
         )
     d = CLOSURE_DEFAULTS
     if architecture is None:
-        architecture = Architecture(
-            d["depth"], d["activation"], d["weight_variance"], d["bias_variance"]
-        )
+        architecture = Architecture(*(d[k] for k in ARCHITECTURE_KEYS))
+    kwargs = {
+        **{k: v for k, v in d.items() if k not in ARCHITECTURE_KEYS},
+        **kwargs,
+    }
     prob = bcdms_problem(n_grid, cache_dir=cache_dir, progress=progress is not False)
     return ClosureTest(
         truth=ToyTruth(prob.alpha, prob.beta),

@@ -101,11 +101,19 @@ def test_bad_fit_settings_exit_2_before_any_work(tmp_path, capsys, argv, shown):
     assert not out.exists()
 
 
-def test_cli_closure_defaults_are_the_modules():
-    from nngpbayes.cli import _BCDMS_CLOSURE_DEFAULTS
-    from nngpbayes.pdf._fit_closure import CLOSURE_DEFAULTS
+def test_cli_closure_defaults_are_the_modules(cache, monkeypatch):
+    """The Python builder applies the defaults the command line shows."""
+    from nngpbayes._presets import BCDMS_CLOSURE_DEFAULTS as d
+    from nngpbayes.pdf import bcdms_closure_test
 
-    assert _BCDMS_CLOSURE_DEFAULTS == CLOSURE_DEFAULTS
+    monkeypatch.setenv("NNGPBAYES_CACHE_DIR", str(cache))
+    test = bcdms_closure_test(n_grid=N_GRID, progress=False)
+    assert test.n_fits == d["n_fits"] and test.n_replicas == d["n_replicas"]
+    assert list(test.times) == d["times"] and list(test.widths) == d["widths"]
+    assert test.ensemble_steps == d["ensemble_steps"]
+    assert test.inference_steps == d["inference_steps"]
+    assert test.architecture.depth == d["depth"]
+    assert test.architecture.weight_variance[0] == d["weight_variance"]
 
 
 def test_toy_truth_is_the_toy_over_the_preprocessing(cache, monkeypatch):
