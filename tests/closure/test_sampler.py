@@ -171,6 +171,18 @@ def _short_run(random_state, **kwargs):
         )
 
 
+def _assert_same_run(a, b):
+    """The same chains up to rounding.
+
+    OpenBLAS's small-matrix kernels (numpy 1.24's 0.3.21 among them) may round
+    differently with the memory alignment of their operands, so two runs of the same
+    seed can differ in the last bit of a Cholesky; the chains must agree to rounding.
+    """
+    for name in PARAMETER_NAMES:
+        np.testing.assert_allclose(a.samples[name], b.samples[name], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.log_prob, b.log_prob, rtol=1e-12, atol=1e-12)
+
+
 def test_same_random_state_gives_identical_samples():
     # emcee defaults to its own unseeded RandomState; NumPy's legacy global state
     # must be neither used nor advanced.
@@ -180,10 +192,8 @@ def test_same_random_state_gives_identical_samples():
     assert all(np.array_equal(p, q) for p, q in zip(before, after, strict=True))
     b = _short_run(7)
     c = _short_run(np.random.default_rng(7))
-    for name in PARAMETER_NAMES:
-        np.testing.assert_array_equal(a.samples[name], b.samples[name])
-        np.testing.assert_array_equal(a.samples[name], c.samples[name])
-    np.testing.assert_array_equal(a.log_prob, b.log_prob)
+    _assert_same_run(a, b)
+    _assert_same_run(a, c)
     d = _short_run(8)
     assert not np.array_equal(
         a.samples["weight_variance"], d.samples["weight_variance"]
@@ -195,7 +205,7 @@ def test_given_initial_positions_and_thinning():
     a = _short_run(3, n_walkers=8, initial=initial, thin=4)
     b = _short_run(3, n_walkers=8, initial=initial, thin=4)
     assert a.samples["noise_scale"].shape == (8, 10)
-    np.testing.assert_array_equal(a.log_prob, b.log_prob)
+    _assert_same_run(a, b)
 
 
 def test_short_run_is_flagged_not_converged():
@@ -254,7 +264,7 @@ def test_legacy_random_state_is_accepted_and_reproducible():
     """A numpy RandomState seeds the run as in scikit-learn's check_random_state."""
     a = _short_run(np.random.RandomState(0))
     b = _short_run(np.random.RandomState(0))
-    np.testing.assert_array_equal(a.log_prob, b.log_prob)
+    _assert_same_run(a, b)
 
 
 def test_ill_conditioned_sampling_warns():
