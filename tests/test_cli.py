@@ -19,21 +19,35 @@ def test_help_lists_the_closure_test_options(capsys):
 @pytest.mark.parametrize(
     "argv, shown",
     [
-        (["--widths", "0"], "widths[0]"),
-        (["--widths", "-5"], "widths[0]"),
-        (["--n-fits", "0"], "n_fits"),
-        (["--times", "-1"], "times"),
-        (["--n-train", "0"], "X_train"),
+        (["--widths", "0"], "argument --widths: must be at least 1, got 0"),
+        (["--widths", "-5"], "argument --widths: must be at least 1, got -5"),
+        (["--n-fits", "0"], "argument --n-fits: must be at least 1, got 0"),
+        (["--times", "-1"], "argument --times: must be >= 0 (or inf), got -1"),
+        (["--n-train", "1"], "argument --n-train: must be at least 2, got 1"),
+        (["--n-replicas", "1"], "argument --n-replicas: must be at least 2, got 1"),
+        (["--n-jobs", "0"], "argument --n-jobs: must be a positive number"),
+        (["--weight-variance", "0"], "argument --weight-variance: must be positive"),
+        (["--activation", "nope"], "argument --activation: invalid choice: 'nope'"),
     ],
 )
-def test_bad_settings_exit_with_code_2_naming_the_argument(
-    tmp_path, capsys, argv, shown
-):
+def test_bad_settings_exit_with_code_2_naming_the_option(tmp_path, capsys, argv, shown):
     out = tmp_path / "out"
-    assert main(["closure-test", *argv, "--out", str(out), "--no-progress"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["closure-test", *argv, "--out", str(out), "--no-progress"])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "nngpbayes closure-test: error:" in err and shown in err
+    assert "[" not in err.split("error:")[1]  # no internal arrays or lists leak
     assert not out.exists()  # nothing was run or written
+
+
+def test_a_setting_the_closure_test_rejects_leaves_no_output(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["closure-test", "--bias-variance", "-1", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "nngpbayes closure-test: error:" in err and "bias_variance" in err
+    assert not out.exists()
 
 
 def test_a_time_that_is_not_a_number_is_an_argparse_error(capsys):

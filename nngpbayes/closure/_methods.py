@@ -102,11 +102,14 @@ class Dataset:
         The data the methods fit.
     truth_test : ndarray of shape (n_test,)
         f_in at the test inputs.
+    seed : int, default=0
+        Seeds the networks fitted to these data (finite-width ensembles).
     """
 
     closure: ClosureData
     y: np.ndarray
     truth_test: np.ndarray
+    seed: int = 0
 
     def delta_chi2(self, train_mean):
         """Δχ² = χ²(prediction, y) − χ²(truth, y), per data point (:ref:`theory-6`)."""
@@ -178,8 +181,6 @@ class Ensemble:
     step : float
         Gradient-descent step (see :func:`ensemble_predictions`).
     n_steps : int
-    rng : numpy.random.Generator
-        Each fit seeds its networks with one integer drawn from it.
     n_jobs : int or None, default=None
         Workers training the members (joblib: None → 1 unless inside a
         :func:`joblib.parallel_config`, −1 → all cores).
@@ -194,16 +195,16 @@ class Ensemble:
         X_test,
         step,
         n_steps,
-        rng,
         n_jobs=None,
     ):
         self.architecture, self.width, self.n_members = architecture, width, n_members
         self.X_grid, self.X_test = X_grid, X_test
-        self.step, self.n_steps, self.rng = step, n_steps, rng
+        self.step, self.n_steps = step, n_steps
         self.n_jobs = n_jobs
         self.labels = (f"ensemble n={width}",)
 
     def fit(self, data: Dataset) -> tuple[MethodFit]:
+        """Train the ensemble on ``data`` (networks seeded by ``data.seed``, width)."""
         c = data.closure
         *moments, members = ensemble_predictions(
             self.architecture,
@@ -216,7 +217,7 @@ class Ensemble:
             self.step,
             self.n_steps,
             c.forward_map,
-            random_state=self.rng.integers(2**31),
+            random_state=np.random.default_rng([data.seed, self.width]),
             n_jobs=self.n_jobs,
         )
         return (MethodFit(*moments, members=members),)

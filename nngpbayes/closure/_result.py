@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -109,10 +111,15 @@ class ClosureResult:
             )
         return out
 
-    def table(self):
+    def table(self, legend=False):
         """Return the metrics per method as a text table.
 
-        Columns: R_bv, ξ_1σ, bias, variance, Δχ².
+        Columns: R_bv, ξ_1σ, bias, variance, Δχ² (bootstrap errors after ±).
+
+        Parameters
+        ----------
+        legend : bool, default=False
+            Append what each row and column is.
         """
         head = (
             f"{'method':<22}{'R_bv':>14}{'xi_1sigma':>16}{'bias':>10}"
@@ -126,7 +133,37 @@ class ClosureResult:
                 f"{m.xi_1sigma:>9.3f} ±{e.get('xi_1sigma', np.nan):<5.2f}"
                 f"{m.bias:>10.3g}{m.variance:>10.3g}{m.delta_chi2:>9.3f}"
             )
-        return "\n".join(lines)
+        return "\n".join(lines + (self._legend() if legend else []))
+
+    def _legend(self):
+        c = self.config
+        rows = [
+            "posterior       the Bayesian posterior of the NNGP prior",
+            "flow t=T        the analytic ensemble of infinitely wide networks "
+            "trained for flow time T"
+            + (" (each on its own replica)" if c["level"] == 2 else ""),
+        ]
+        if c["widths"]:
+            rows += [
+                "flow t=ens      the same at the networks' training time "
+                f"t_ens = {c['ensemble_time']:.3g}",
+                f"ensemble n=W    {c['n_replicas']} networks of width W trained "
+                "by gradient descent to t_ens",
+            ]
+        wrap = partial(textwrap.wrap, width=88, subsequent_indent=" " * 18)
+        columns = (
+            "columns: R_bv = sqrt(bias / variance) (1: the spread matches the "
+            "error); xi_1sigma = fraction of test points whose truth lies in the "
+            "1-sigma band (0.68 ideal); bias and variance in units of the test "
+            "covariance; dchi2 = chi2(fit) - chi2(truth) per data point; "
+            "± = bootstrap error over fits"
+        )
+        return [
+            "",
+            f"rows ({c['n_fits'] if c['level'] else 1} fits):",
+            *(line for r in rows for line in wrap("  " + r)),
+            *textwrap.wrap(columns, width=88, subsequent_indent="  "),
+        ]
 
     def summary(self):
         """JSON-ready dict: configuration and metrics."""

@@ -12,25 +12,34 @@ from __future__ import annotations
 
 import numbers
 import sys
-from collections.abc import Iterable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._jobs import n_workers, run_tasks
 from .._validation import (
     InvalidParameterError,
     check_forward_map,
     check_generator,
-    check_inputs,
     check_int,
+    check_writable_dir,
     resolve_n_jobs,
 )
 from ..architecture import Architecture
+from ._checkpoint import CheckpointStore, FitRecord, fingerprint
 from ._data import ClosureData, experimental_covariance
 from ._methods import Dataset, Ensemble, Flow, FlowSpectrum, Posterior, score
 from ._metrics import multi_closure
 from ._models import Kernels, linear_flow
 from ._result import ClosureResult
+from ._settings import (
+    DEFAULT_ARCHITECTURE,
+    check_architecture,
+    check_flag,
+    check_grids,
+    check_times,
+    check_widths,
+)
 from ._truths import as_truth, evaluate_truth
 
 __all__ = ["ClosureTest", "ClosureResult"]
@@ -39,66 +48,6 @@ __all__ = ["ClosureTest", "ClosureResult"]
 MIN_INFERENCE_STEPS = 5
 #: Fewest emcee walkers: twice the number of hyperparameters (C_W, C_b, s).
 MIN_INFERENCE_WALKERS = 6
-
-
-# -- argument checks (all run at construction, before any fit) --------------------
-def _check_flag(value, name, allow_none=False):
-    if (value is None and allow_none) or isinstance(value, bool | np.bool_):
-        return None if value is None else bool(value)
-    expected = "True, False or None" if allow_none else "True or False"
-    raise InvalidParameterError(f"{name} must be {expected}, got {name}={value!r}")
-
-
-def _check_architecture(value, name):
-    if value is None or isinstance(value, Architecture):
-        return value
-    raise InvalidParameterError(
-        f"{name} must be an nngpbayes.Architecture or None, got {name}={value!r}"
-    )
-
-
-def _check_widths(widths):
-    """``widths`` as a list of distinct positive Python ints."""
-    if isinstance(widths, str | bytes) or not isinstance(widths, Iterable):
-        raise InvalidParameterError(
-            f"widths must be a sequence of positive integers, got widths={widths!r}"
-        )
-    out = [check_int(w, f"widths[{i}]", min_val=1) for i, w in enumerate(widths)]
-    if len(set(out)) != len(out):
-        raise InvalidParameterError(f"widths must be distinct, got widths={out}")
-    return out
-
-
-def _check_times(times):
-    """Return ``times`` as a 1-D float array of distinct values in [0, inf]."""
-    try:
-        t = np.atleast_1d(np.asarray(times, dtype=float))
-    except (TypeError, ValueError):
-        t = None
-    if t is None or t.ndim != 1 or t.size == 0 or np.isnan(t).any() or (t < 0).any():
-        raise InvalidParameterError(
-            "times must be a non-empty sequence of non-negative numbers (np.inf "
-            f"allowed), got times={times!r}"
-        )
-    if len({f"{v:g}" for v in t}) != t.size:
-        raise InvalidParameterError(f"times must be distinct, got times={times!r}")
-    return t
-
-
-def _check_grids(X_train, X_test):
-    X_train = check_inputs(
-        np.linspace(0.02, 0.98, 40)[:, None] if X_train is None else X_train,
-        "X_train",
-    )
-    X_test = check_inputs(
-        np.linspace(0.05, 0.95, 25)[:, None] if X_test is None else X_test, "X_test"
-    )
-    if X_test.shape[1] != X_train.shape[1]:
-        raise InvalidParameterError(
-            f"X_test has {X_test.shape[1]} features but X_train has "
-            f"{X_train.shape[1]}; both must have the same n_features"
-        )
-    return X_train, X_test
 
 
 class ClosureTest:
@@ -200,28 +149,28 @@ class ClosureTest:
         self.level = check_int(level, "level", min_val=0, max_val=2)
         self.n_fits = check_int(n_fits, "n_fits", min_val=1)
         self.n_replicas = check_int(n_replicas, "n_replicas", min_val=2)
-        self.times, self.widths = _check_times(times), _check_widths(widths)
+        self.times, self.widths = check_times(times), check_widths(widths)
         self.ensemble_steps = check_int(ensemble_steps, "ensemble_steps", min_val=1)
-        self.inference = _check_flag(inference, "inference")
+        self.inference = check_flag(inference, "inference")
         self.inference_steps = check_int(
             inference_steps, "inference_steps", min_val=MIN_INFERENCE_STEPS
         )
         self.inference_walkers = check_int(
             inference_walkers, "inference_walkers", min_val=MIN_INFERENCE_WALKERS
         )
-        self.progress = _check_flag(progress, "progress", allow_none=True)
+        self.progress = check_flag(progress, "progress", allow_none=True)
         resolve_n_jobs(n_jobs)  # checks n_jobs; resolved when the networks train
         self.n_jobs = n_jobs
-        self.architecture = _check_architecture(architecture, "architecture") or (
-            Architecture(2, "relu", 2.0, 0.1)
+        self.architecture = check_architecture(architecture, "architecture") or (
+            Architecture(**DEFAULT_ARCHITECTURE)
         )
         self.truth_architecture = (
-            _check_architecture(truth_architecture, "truth_architecture")
+            check_architecture(truth_architecture, "truth_architecture")
             or self.architecture
         )
-        self.X_train, self.X_test = _check_grids(X_train, X_test)
+        self.X_train, self.X_test = check_grids(X_train, X_test)
         self.forward_map = check_forward_map(forward_map, len(self.X_train))
-        self.redraw_truth = _check_flag(redraw_truth, "redraw_truth", allow_none=True)
+        self.redraw_truth = check_flag(redraw_truth, "redraw_truth", allow_none=True)
         if self.redraw_truth is None:
             self.redraw_truth = truth in ("prior", "teacher")
         self.truth_spec, self.data_cov, self.random_state = (
@@ -232,6 +181,11 @@ class ClosureTest:
         self._rng = check_generator(random_state)
         self._truth = as_truth(truth, self.truth_architecture, self._rng)
         self._first = self._first_data(data_cov)
+        # every fit draws from its own stream, spawned from random_state alone, so
+        # a fit's result depends neither on the worker that runs it nor on order
+        self._fit_seeds = np.random.SeedSequence(int(self._rng.integers(2**63))).spawn(
+            self.n_fits
+        )
 
     # -- data ----------------------------------------------------------------------
     def _truth_values(self, truth):
@@ -253,22 +207,24 @@ class ClosureTest:
         self._cov = closure.cov  # checked, as an (n_data, n_data) matrix
         return closure, f_test
 
-    def _truth_data(self, i):
+    def _truth_data(self, i, rng):
         """Closure data and test truth of fit ``i`` (a redrawn or the fixed truth)."""
         if i == 0 or not self.redraw_truth or not isinstance(self.truth_spec, str):
             return self._first  # a fixed truth (a user's callable is never redrawn)
-        truth = as_truth(self.truth_spec, self.truth_architecture, self._rng)
+        truth = as_truth(self.truth_spec, self.truth_architecture, rng)
         f_train, f_test = self._truth_values(truth)
         return ClosureData(self.X_train, f_train, self._cov, self.forward_map), f_test
 
     def _dataset(self, i) -> Dataset:
-        """Return the data of fit ``i``.
+        """Return the data of fit ``i``, drawn from its own random stream.
 
-        y₀ at level 0, else y₁ = y₀ + η (:ref:`theory-6`).
+        y₀ at level 0, else y₁ = y₀ + η (:ref:`theory-6`); the seed of its
+        networks comes from the same stream.
         """
-        closure, f_test = self._truth_data(i)
-        y = closure.level0 if self.level == 0 else closure.level1(self._rng)
-        return Dataset(closure, y, f_test)
+        rng = np.random.default_rng(self._fit_seeds[i])
+        closure, f_test = self._truth_data(i, rng)
+        y = closure.level0 if self.level == 0 else closure.level1(rng)
+        return Dataset(closure, y, f_test, seed=int(rng.integers(2**31)))
 
     # -- the table of methods ------------------------------------------------------
     def _ensemble_step(self, kern):
@@ -277,8 +233,11 @@ class ClosureTest:
         flow = linear_flow(kern, closure.level0, closure.cov, closure.forward_map)
         return 1.0 / flow.eigenvalues[0]
 
-    def _method_table(self, kern, step):
-        """Posterior, the analytic ensemble at every time, one ensemble per width."""
+    def _method_table(self, kern, step, n_jobs):
+        """Posterior, the analytic ensemble at every time, one ensemble per width.
+
+        ``n_jobs``: workers of each ensemble's members (1 when fits run in parallel).
+        """
         times, labels = self.times, [f"flow t={t:g}" for t in self.times]
         if self.widths:  # the analytic ensemble also at the networks' time
             times = np.r_[times, self.ensemble_steps * step]
@@ -294,8 +253,7 @@ class ClosureTest:
                     self.X_test,
                     step,
                     self.ensemble_steps,
-                    self._rng,
-                    self.n_jobs,
+                    n_jobs,
                 )
             )
         return table
@@ -303,32 +261,102 @@ class ClosureTest:
     def _show_progress(self):
         return sys.stderr.isatty() if self.progress is None else self.progress
 
-    def run(self) -> ClosureResult:
-        """Fit every dataset with every method; returns a :class:`ClosureResult`."""
+    def run(self, checkpoint_dir=None, *, resume=False) -> ClosureResult:
+        """Fit every dataset with every method; returns a :class:`ClosureResult`.
+
+        The fits are independent tasks run through joblib with ``n_jobs`` workers
+        (processes by default; a :func:`joblib.parallel_config` context, e.g.
+        ``backend="dask"``, runs them elsewhere). The result does not depend on
+        the workers: every fit draws from its own stream spawned from
+        ``random_state``.
+
+        Parameters
+        ----------
+        checkpoint_dir : str or os.PathLike, optional
+            Write each fit's result there (``fits/fit-00007.npz``) as soon as it
+            completes, atomically (written to a temporary name, then renamed), with
+            ``run.json`` describing the run. Created if needed; checked writable
+            before any work.
+        resume : bool, default=False
+            Keep the fits already in ``checkpoint_dir`` (they must belong to this
+            very run: same settings, arrays and ``random_state``) and run only the
+            others; a run killed at any moment and resumed gives the result of an
+            uninterrupted run. Without it, fits found there are deleted first.
+
+        Returns
+        -------
+        ClosureResult
+
+        Raises
+        ------
+        ValueError
+            If ``checkpoint_dir`` is not a writable directory, or ``resume`` finds
+            the fits of a different run there.
+        """
+        if checkpoint_dir is not None:  # before any work
+            check_writable_dir(checkpoint_dir, "checkpoint_dir")
+        elif resume:
+            raise InvalidParameterError("resume=True needs a checkpoint_dir")
+        n_fits = 1 if self.level == 0 else self.n_fits
         kern = Kernels.compute(self.architecture, self.X_train, self.X_test)
         step = self._ensemble_step(kern)
-        methods = self._method_table(kern, step)
-        per_fit = {label: [] for m in methods for label in m.labels}
-        datasets, first = [], {}
-        n_fits = 1 if self.level == 0 else self.n_fits
+        fit_jobs = n_workers(self.n_jobs, n_fits)
+        methods = self._method_table(kern, step, 1 if fit_jobs > 1 else self.n_jobs)
+        labels = [label for m in methods for label in m.labels]
+        store = None
+        if checkpoint_dir is not None:
+            store = CheckpointStore(checkpoint_dir, self._manifest(), labels, resume)
+        records = self._run_fits(methods, n_fits, store)
+        return self._result(kern, step, methods[1], records)
+
+    def _run_fits(self, methods, n_fits, store):
+        """Return every fit's :class:`FitRecord`, in order (loaded or computed)."""
+        records = [
+            None if store is None else store.load(i, i == 0) for i in range(n_fits)
+        ]
+        todo = [i for i, r in enumerate(records) if r is None]
         bar = tqdm(
-            range(n_fits), disable=not self._show_progress(), desc="closure fits"
+            total=n_fits,
+            initial=n_fits - len(todo),
+            disable=not self._show_progress(),
+            desc="closure fits",
         )
-        for i in bar:
-            data = self._dataset(i)
-            fits = {
-                label: fit
-                for m in methods
-                for label, fit in zip(m.labels, m.fit(data), strict=True)
-            }
-            for label, fit in fits.items():
-                per_fit[label].append(score(fit, data, self._test_cov))
-            datasets.append(data)
-            first = first or fits
-        return self._result(kern, step, methods[1], datasets, per_fit, first)
+        tasks = [(self, methods, i) for i in todo]
+        with bar:
+            for record in run_tasks(
+                _fit_task, tasks, self.n_jobs, prefer="processes", ordered=False
+            ):
+                if store is not None:
+                    store.save(record)
+                records[record.index] = record
+                bar.update()
+        return records
+
+    def _manifest(self):
+        """Return what identifies this run: settings and a fingerprint of its arrays."""
+        from .. import __version__
+
+        config = dict(self._config(), nngpbayes=__version__)
+        seed = self.random_state
+        if seed is None or not isinstance(seed, numbers.Integral):
+            raise InvalidParameterError(
+                "a checkpointed run needs an integer random_state (to be resumed "
+                f"as the same run), got {seed!r}"
+            )
+        arrays = (self.X_train, self.X_test, self.forward_map, self._cov)
+        config.update(
+            ensemble_steps=self.ensemble_steps,
+            inference=self.inference,
+            inference_steps=self.inference_steps,
+            inference_walkers=self.inference_walkers,
+        )
+        return dict(config, fingerprint=fingerprint(config, arrays))
 
     # -- the result ----------------------------------------------------------------
-    def _result(self, kern, step, flow, datasets, per_fit, first):
+    def _result(self, kern, step, flow, records):
+        per_fit = {
+            label: [r.scores[label] for r in records] for label in records[0].scores
+        }
         metrics = {
             k: multi_closure(v, random_state=self.random_state)
             for k, v in per_fit.items()
@@ -339,7 +367,7 @@ class ClosureTest:
             ensemble_time=float(self.ensemble_steps * step),
             ensemble_step=float(step),
         )
-        y0 = datasets[0].y
+        y0 = records[0].y
         posterior, predictive = self._infer(y0) if self.inference else (None, None)
         return ClosureResult(
             config=config,
@@ -350,11 +378,11 @@ class ClosureTest:
             flow_variance=np.array([m.variance for m in flow_metrics]),
             X_train=self.X_train,
             X_test=self.X_test,
-            data=np.array([d.y for d in datasets]),
-            truth_train=np.array([d.closure.truth_values for d in datasets]),
-            truth_test=np.array([d.truth_test for d in datasets]),
-            first_fits=first,
-            spectrum=FlowSpectrum.of(kern, datasets[0].closure, y0),
+            data=np.array([r.y for r in records]),
+            truth_train=np.array([r.truth_train for r in records]),
+            truth_test=np.array([r.truth_test for r in records]),
+            first_fits=records[0].fits,
+            spectrum=FlowSpectrum.of(kern, self._first[0], y0),
             inference=posterior,
             predictive=predictive,
             random_state=self.random_state,
@@ -413,3 +441,28 @@ class ClosureTest:
             if seed is None or isinstance(seed, int)
             else repr(seed),
         }
+
+
+def _fit_task(test, methods, i):
+    """Fit dataset ``i`` with every method; a task of :meth:`ClosureTest.run`.
+
+    Returns
+    -------
+    FitRecord
+        The scores; the predictions too for fit 0 (the result's ``first_fits``).
+    """
+    data = test._dataset(i)
+    fits = {
+        label: fit
+        for m in methods
+        for label, fit in zip(m.labels, m.fit(data), strict=True)
+    }
+    scores = {label: score(fit, data, test._test_cov) for label, fit in fits.items()}
+    return FitRecord(
+        i,
+        data.y,
+        data.closure.truth_values,
+        data.truth_test,
+        scores,
+        fits if i == 0 else {},
+    )

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from .._jobs import run_tasks
 from .._numerics import as_covariance, cholesky_psd
 from .._validation import (
     InvalidParameterError,
@@ -14,6 +15,7 @@ from .._validation import (
     check_inputs,
     check_int,
     check_positive,
+    resolve_n_jobs,
 )
 from ..networks import StabilityWarning, forward
 from ._forward import NTK_KEYS, SlotMap, ntk_as_rows
@@ -83,6 +85,11 @@ class FiniteWidthFlow:
         mapped by G, which turns the problem into the F = C = I one of :ref:`theory-5`
         in data space: ε = Gφ(X) − L⁻¹y, dε/dτ = −G H Gᵀ ε, dH/dτ = −O_3[Gᵀε], ...
         Predictions and NTKs stay on the network's inputs.
+    n_jobs : int or None, default=None
+        Workers computing the members' tensors (the long work; members are
+        independent tasks run through joblib, so a :func:`joblib.parallel_config`
+        context, e.g. Dask, chooses where): None → 1 unless such a context says
+        otherwise, −1 → all cores. Results do not depend on it.
 
     Attributes
     ----------
@@ -124,11 +131,13 @@ class FiniteWidthFlow:
         y_cov=None,
         training="full",
         forward_map=None,
+        n_jobs=None,
     ):
         self.order, self.learning_rate, self.dt, self.method, training = (
             _check_settings(order, learning_rate, dt, method, training)
         )
         X = check_inputs(X, "X")
+        resolve_n_jobs(n_jobs)  # checked before the long work
         F = check_forward_map(forward_map, len(X))
         n_data = len(X) if F is None else len(F)
         self._ensemble = _initial_copy(ensemble, X)
@@ -149,10 +158,11 @@ class FiniteWidthFlow:
         self._arch = _readout_only(arch) if training == "readout" else arch
         # the long work: each member's tensors on the training inputs
         steps = self.dt is not None
-        members = [
-            _member_tensors(w, b, X, None, self._arch, 0, steps, self.order == 0)
+        tasks = [
+            (w, b, X, None, self._arch, 0, steps, self.order == 0)
             for w, b in self._members()
         ]
+        members = list(run_tasks(_member_tensors, tasks, n_jobs))
         self.hierarchy_ = None if self.order == 0 else _stack_hierarchy(members)
         self._set_problems(members)
         if self.dt is not None:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_inputs
+from .._jobs import run_tasks
+from .._validation import check_inputs, resolve_n_jobs
 from . import _perturb
 
 __all__ = ["NTKHierarchy", "ntk_hierarchy"]
@@ -54,7 +55,7 @@ class NTKHierarchy:
     d2phi_flow: np.ndarray | None = None
 
 
-def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False):
+def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False, n_jobs=None):
     """H, O_3 and O_4 of every member of an :class:`~nngpbayes.MLPEnsemble`.
 
     Exact (forward- and backward-mode directional derivatives through each
@@ -72,6 +73,11 @@ def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False):
         Output unit.
     steps : bool, default=False
         Also compute ``ntk_hessian`` and ``d2phi_flow`` (discrete-step expansion).
+    n_jobs : int or None, default=None
+        Workers, one member per task through joblib (a
+        :func:`joblib.parallel_config` context, e.g. Dask, chooses where): None → 1
+        unless such a context says otherwise, −1 → all cores. Results do not
+        depend on it.
 
     Returns
     -------
@@ -95,9 +101,10 @@ def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False):
     >>> h.ntk.shape, h.o3.shape, h.o4.shape
     ((2, 4, 4), (2, 4, 4, 4), (2, 4, 4, 4, 4))
     """
+    resolve_n_jobs(n_jobs)
     X, R, arch, params, output = _prepare(ensemble, X, X_rows, output)
-    parts = [
-        _member_tensors(
+    tasks = [
+        (
             [w[m] for w in params[0]],
             [b[m] for b in params[1]],
             X,
@@ -108,6 +115,7 @@ def ntk_hierarchy(ensemble, X, X_rows=None, output=0, steps=False):
         )
         for m in range(len(params[0][0]))
     ]
+    parts = list(run_tasks(_member_tensors, tasks, n_jobs))
     stacked = {key: np.stack([p[key] for p in parts]) for key in parts[0]}
     return NTKHierarchy(**stacked)
 
