@@ -236,7 +236,9 @@ def test_cli_writes_table_figures_netcdf_and_json(tmp_path, capsys):
         "hyperparameters_trace.png",
     ):
         assert (out / name).stat().st_size > 1000
-    assert main(["closure-test", "--n-replicas", "1", "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # an argparse error
+        main(["closure-test", "--n-replicas", "1", "--out", str(out)])
+    assert exit_info.value.code == 2
 
 
 @pytest.mark.slow
