@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.special as sc
 
-__all__ = ["Dual", "apply", "value_of"]
+__all__ = ["Dual", "LazyDual", "apply", "value_of"]
 
 
 def _pad(t, ndim):
@@ -199,6 +199,33 @@ class Dual:
 
     def __repr__(self):
         return f"Dual(v={self.v!r}, t={self.t!r})"
+
+
+class LazyDual(Dual):
+    """A :class:`Dual` whose tangents are computed on first use.
+
+    For values that are returned alongside others but often not differentiated
+    (Ṫ when only the NNGP kernel is wanted): the work is done only if ``t`` is read.
+
+    Parameters
+    ----------
+    v : ndarray
+        The value.
+    tangent : callable
+        ``tangent()`` returns the tangents, shape (P,) + shape broadcastable to
+        ``v.shape``.
+    """
+
+    def __init__(self, v, tangent):
+        self.v = np.asarray(v, dtype=float)
+        self._tangent, self._t = tangent, None
+
+    @property
+    def t(self):
+        if self._t is None:
+            self._t = np.asarray(self._tangent(), dtype=float)
+            self._tangent = None
+        return self._t
 
 
 def _sum_broadcast(t, shape, t_axes):

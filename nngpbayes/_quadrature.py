@@ -35,6 +35,7 @@ from ._dual import apply, value_of
 __all__ = [
     "hermite_rule",
     "hermite_coefficients",
+    "hermite_table",
     "mehler_sum",
     "mehler_sum_adaptive",
     "tail_sums",
@@ -122,6 +123,88 @@ def hermite_coefficients(fn, dfn, q, n_terms: int):
     total = (fv * fv) @ w
     tail = (total - (cv * cv).sum(axis=-1)) / np.maximum(total, np.finfo(float).tiny)
     return _swap(coef), tail
+
+
+@lru_cache(maxsize=16)
+def _half_weighted_hermite(n_terms: int, n_nodes: int):
+    """``w_k h_n(z_k)`` on the positive nodes, even and odd n apart.
+
+    Returns
+    -------
+    even, odd : ndarray of shape (n_nodes // 2, ceil(n_terms / 2)), (…, n_terms // 2)
+    """
+    positive = _weighted_hermite(n_terms, n_nodes)[n_nodes // 2 :]
+    even, odd = (np.ascontiguousarray(positive[:, k::2]) for k in (0, 1))
+    for a in (even, odd):
+        a.setflags(write=False)
+    return even, odd
+
+
+def hermite_table(fns, q, n_terms: int, chain: int = 0):
+    r"""Coefficients ``E[fn(√q z) h_n(z)]`` of several functions, plain variances.
+
+    The same numbers as :func:`hermite_coefficients` (to round-off) at half its
+    cost: the Gauss rule is symmetric (z_k = −z_(n−1−k)) and h_n(−z) = (−1)^n h_n(z),
+    so even n come from the even part f(z) + f(−z) on the positive nodes and odd n
+    from the odd part. An odd or even σ then gets exact zeros in the other rows.
+
+    With ``chain=m`` the functions are successive derivatives σ, σ', σ'', … and
+    only the last of each group of ``m`` is projected; the others follow from
+    Stein's lemma
+    E[g'(z) h_n(z)] = √(n+1) E[g(z) h_(n+1)(z)] with g = σ^(j)(√q ·):
+
+    .. math::
+
+        f^{(j)}_{n+1} = \sqrt{q/(n+1)}\, f^{(j+1)}_n,
+        \qquad f^{(j)}_0 = E[σ^{(j)}(\sqrt q z)].
+
+    Parameters
+    ----------
+    fns : sequence of callables, or callable
+        Functions, vectorised over NumPy arrays; or one callable that returns the
+        list of their values at an array (sharing work between them).
+    q : ndarray of shape (n,)
+        Variances (>= 0).
+    n_terms : int
+    chain : int, default=0
+        Length of the groups of successive derivatives (0: project every
+        function).
+
+    Returns
+    -------
+    coefs : list of ndarray of shape (n_terms, n)
+        One per function, in Fortran order (each input's coefficients contiguous).
+    tails : list of ndarray of shape (n,)
+        The dropped fraction of E[fn²], as in :func:`hermite_coefficients`.
+    """
+    n_nodes = n_nodes_for(n_terms)
+    z, w = hermite_rule(n_nodes)
+    zp, wp = z[n_nodes // 2 :], w[n_nodes // 2 :]
+    even, odd = _half_weighted_hermite(n_terms, n_nodes)
+    q = np.asarray(q, dtype=float)
+    u = np.sqrt(q)[:, None] * zp  # (n, n_nodes / 2)
+    evaluate = fns if callable(fns) else (lambda x: [fn(x) for fn in fns])
+    plus, minus = evaluate(u), evaluate(-u)
+    n_fns = len(plus)
+    coefs, totals = [None] * n_fns, [None] * n_fns
+    for j in range(n_fns - 1, -1, -1):
+        fp, fm = plus[j], minus[j]
+        totals[j] = (fp * fp + fm * fm) @ wp
+        coef_t = np.empty((u.shape[0], n_terms))  # transposed: (n, n_terms)
+        # Stein: f_(n+1) = √(q/(n+1)) f'_n from the next derivative of the group
+        if chain and (j + 1) % chain and j + 1 < n_fns:
+            coef_t[:, 0] = (fp + fm) @ wp
+            scale = np.sqrt(q[:, None] / np.arange(1, n_terms))
+            np.multiply(coefs[j + 1].T[:, :-1], scale, out=coef_t[:, 1:])
+        else:
+            coef_t[:, 0::2] = (fp + fm) @ even
+            coef_t[:, 1::2] = (fp - fm) @ odd
+        coefs[j] = coef_t.T
+    tails = []
+    for a, total in zip(coefs, totals, strict=True):
+        kept = np.einsum("ji,ji->i", a, a)
+        tails.append((total - kept) / np.maximum(total, np.finfo(float).tiny))
+    return coefs, tails
 
 
 def warn_tail(name, degree, tail, q):

@@ -8,20 +8,23 @@ T and Ṫ are Mehler series in the correlation with Gauss–Hermite coefficients
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import scipy.special as sc
 
-from .._dual import value_of
+from .._dual import Dual, value_of
+from .._mehler import mehler_sums
 from .._quadrature import (
     hermite_coefficients,
+    hermite_table,
     mehler_sum,
-    mehler_sum_adaptive,
     tail_sums,
     warn_tail,
 )
 from .._validation import check_int, check_real
 from ._base import Activation
+from ._series_grad import N_GRADIENT_AUX, price_dual, price_dual_diag
 
 __all__ = [
     "DEFAULT_QUADRATURE_DEGREE",
@@ -44,11 +47,15 @@ class QuadratureActivation(Activation):
     whose coefficients are computed per input and layer by Gauss–Hermite quadrature;
     every Gram matrix stays symmetric and positive semi-definite at any truncation.
     The truncation drops a tail of the series that is monitored per input: with
-    ``degree=None`` the number of terms doubles from 64 until the tail is below
-    ``tol`` of E[σ²] (up to 1024 terms); a
+    ``degree=None`` the number of terms doubles from 64 until the tail of every
+    input is below ``tol`` of E[σ²] and E[σ'²] (up to 1024 terms); a
     :class:`~nngpbayes._quadrature.QuadratureWarning` says when the final tail
     exceeds 1e-10 (large layer variances, nearly kinked σ). Hyperparameter gradients
-    need σ'', given by :meth:`second_derivative`.
+    use Price's theorem (:mod:`nngpbayes.activations._series_grad`) with σ″ and σ‴
+    (:meth:`second_derivative`, :meth:`third_derivative`): the truncated series of
+    the exact derivatives. Without σ‴, or at a fixed ``degree`` whose tail exceeds
+    ``tol``, they are pushed through the truncated series as dual numbers (slower;
+    the exact derivatives of the kernel that truncation gives).
 
     Parameters
     ----------
@@ -62,6 +69,7 @@ class QuadratureActivation(Activation):
 
     name = "quadrature"
     max_degree = 1024
+    min_degree = 64
 
     def __init__(self, degree: int | None = DEFAULT_QUADRATURE_DEGREE, tol=1e-13):
         self.degree = None if degree is None else check_int(degree, "degree", 2)
@@ -71,61 +79,117 @@ class QuadratureActivation(Activation):
         return (self.degree, self.tol)
 
     def prepare(self, q, min_terms=0):
-        """Hermite coefficients of σ(√q z) and σ'(√q z), each (n_terms, len(q)).
+        """Hermite coefficients of σ(√q z) and σ'(√q z), and their tail sums.
 
-        ``min_terms`` makes two input sets share one truncation (cross kernels).
+        Returns ``(a, b, R_a, R_b)``: ``a``, ``b`` of shape (n_terms, len(q)) and
+        ``R`` of shape (n_terms + 1, len(q)) (:func:`tail_sums`). For a
+        :class:`~nngpbayes._dual.Dual` ``q`` (hyperparameter gradients) the same
+        four follow for σ″ and σ‴ (eight arrays, :func:`price_dual`).
+        ``min_terms`` makes two input sets share one length (cross kernels).
         """
-        n_terms = max(self.degree or 64, min_terms)
-        if self.degree is None:  # choose the length on the hardest inputs first
-            n_terms = self._series_length(_probe(value_of(q)), n_terms)
+        qv = value_of(q)
+        gradients = isinstance(q, Dual)
+        if gradients and not self._price_gradients():
+            return self._prepare_forward(q, min_terms)
+        n_fns = 4 if gradients else 2
+        coefs, tails = self._table(np.ravel(qv), n_fns, min_terms)
+        worst = np.maximum(tails[0], tails[1])
+        if gradients and self.degree and worst.size and worst.max() > self.tol:
+            # truncated above tol at a fixed degree: differentiate the truncated
+            # series itself, so that the gradients match the kernel it gives
+            return self._prepare_forward(q, min_terms)
+        warn_tail(self.name, coefs[0].shape[0], worst, qv)
+        out = []
+        for pair in ((0, 1), (2, 3))[: n_fns // 2]:
+            out += [coefs[k] for k in pair]
+            out += [tail_sums(coefs[k], tails[k]) for k in pair]
+        return tuple(out)
+
+    #: σ' and σ‴ are exact derivatives of σ and σ″: the coefficients of σ and σ″
+    #: then follow from those of σ' and σ‴ by Stein's lemma (half the projections;
+    #: values are the same with and without gradients).
+    _exact = True
+
+    def _price_gradients(self):
+        """Whether σ‴ is available for Price-theorem gradients."""
+        return True
+
+    def _chain(self):
+        """Stein chains of 2 (σ from σ', σ″ from σ‴) when the series converge."""
+        return 2 if self._exact and self.degree is None else 0
+
+    def derivatives(self, x, n=4):
+        """[σ(x), σ'(x), σ″(x), σ‴(x)][:n], elementwise (subclasses share work)."""
+        fns = (self.__call__, self.derivative)
+        fns += (self.second_derivative, self.third_derivative)
+        return [fn(x) for fn in fns[:n]]
+
+    def _table(self, q, n_fns, min_terms):
+        """Coefficients (Fortran order) and tails of σ, σ', …, one length for all q.
+
+        One length for every input keeps the truncation error of each pair below
+        ``tol`` (Cauchy–Schwarz on the two tails at the same length). It is found on
+        a few probe variances first, then checked on all (distinct) variances.
+        """
+        unique, inverse = np.unique(q, return_inverse=True)
+        n_terms = max(self.degree or self.min_degree, min_terms)
+        if self.degree is None:
+            n_terms = self._series_length(_probe(unique), n_terms)
+        fns = partial(self.derivatives, n=n_fns)
         while True:
-            (a, tail_a), (b, tail_b) = self._coefficients(q, n_terms)
-            tail = np.maximum(tail_a, tail_b)
-            done = self.degree or tail.max() <= self.tol
-            if done or n_terms >= self.max_degree:
+            coefs, tails = hermite_table(fns, unique, n_terms, self._chain())
+            worst = max(tails[0].max(), tails[1].max()) if unique.size else 0.0
+            if self.degree or worst <= self.tol or n_terms >= self.max_degree:
                 break
             n_terms = min(2 * n_terms, self.max_degree)
-        warn_tail(self.name, n_terms, tail, value_of(q))
-        return a, b, tail_sums(a, tail_a), tail_sums(b, tail_b)
-
-    def _coefficients(self, q, n_terms):
-        f, df, ddf = self.__call__, self.derivative, self.second_derivative
-        return (
-            hermite_coefficients(f, df, q, n_terms),
-            hermite_coefficients(df, ddf, q, n_terms),
-        )
+        return [a.T[inverse].T for a in coefs], [t[inverse] for t in tails]
 
     def _series_length(self, q, n_terms):
         """Smallest doubling of ``n_terms`` whose tail is below ``tol`` for ``q``."""
+        fns = partial(self.derivatives, n=2)
         while n_terms < self.max_degree:
-            (_, tail_a), (_, tail_b) = self._coefficients(q, n_terms)
-            if max(tail_a.max(), tail_b.max()) <= self.tol:
+            _, tails = hermite_table(fns, q, n_terms, self._chain())
+            if max(tails[0].max(), tails[1].max()) <= self.tol:
                 break
             n_terms = min(2 * n_terms, self.max_degree)
         return n_terms
 
+    def _prepare_forward(self, q, min_terms):
+        """Dual coefficients (forward mode through the series), at one length."""
+        n_terms = self.prepare(value_of(q), min_terms)[0].shape[0]
+        a, tail_a = hermite_coefficients(self, self.derivative, q, n_terms)
+        b, tail_b = hermite_coefficients(
+            self.derivative, self.second_derivative, q, n_terms
+        )
+        return a, b, tail_sums(a, tail_a), tail_sums(b, tail_b)
+
     def dual(self, q1, q2, k12, gaps=None, aux1=None, aux2=None):
+        tol = 0.1 * self.tol  # per-pair stopping, below the truncation target
+        if len(aux1) == N_GRADIENT_AUX:
+            t, tdot = price_dual(q1, q2, k12, aux1, aux2, tol)
+            return t, tdot, None
         # A zero variance (zero input, no bias) has Σ12 = 0: any c gives T = f_0 g_0.
         c = k12 / np.sqrt(np.maximum(q1 * q2, np.finfo(float).tiny))
         c = np.minimum(np.maximum(c, -1.0), 1.0)  # round-off only
         (a1, b1, ra1, rb1), (a2, b2, ra2, rb2) = aux1, aux2
         if all(isinstance(x, np.ndarray) for x in (c, a1, a2)):
-            tol = 0.1 * self.tol  # per-pair stopping, below the truncation target
-            return (
-                mehler_sum_adaptive(a1, a2, ra1, ra2, c, tol),
-                mehler_sum_adaptive(b1, b2, rb1, rb2, c, tol),
-                None,
-            )
+            c = np.broadcast_to(c, (a1.shape[1], a2.shape[2]))
+            t, tdot = mehler_sums([(a1, a2, ra1, ra2), (b1, b2, rb1, rb2)], c, tol)
+            return t, tdot, None
         return mehler_sum(a1, a2, c), mehler_sum(b1, b2, c), None
 
     def dual_diag(self, q, aux=None):
-        a, b = (self.prepare(q) if aux is None else aux)[:2]
+        aux = self.prepare(q) if aux is None else aux
+        if len(aux) == N_GRADIENT_AUX:
+            return price_dual_diag(q, aux)
+        a, b = aux[:2]
         return (a * a).sum(axis=0), (b * b).sum(axis=0)
 
 
 def _probe(q, n=8):
     """Pick a few variances to size the series on: largest, smallest, spread."""
-    q = np.unique(np.ravel(q))
+    if q.size == 0:
+        return q
     return q[np.unique(np.linspace(0, q.size - 1, n).round().astype(int))]
 
 
@@ -151,6 +215,10 @@ class Tanh(QuadratureActivation):
         t2 = np.square(np.tanh(x))
         return -2.0 * (1.0 - t2) * (1.0 - 3.0 * t2)
 
+    def derivatives(self, x, n=4):
+        t, d1 = np.tanh(x), self.derivative(x)
+        return [t, d1, -2.0 * t * d1, -2.0 * d1 * (1.0 - 3.0 * t * t)][:n]
+
 
 class Sigmoid(QuadratureActivation):
     """σ(x) = 1 / (1 + e^{−x}), by quadrature."""
@@ -172,6 +240,11 @@ class Sigmoid(QuadratureActivation):
         s = sc.expit(x)
         return s * (1.0 - s) * (1.0 - 6.0 * s * (1.0 - s))
 
+    def derivatives(self, x, n=4):
+        s = sc.expit(x)
+        d1 = s * (1.0 - s)
+        return [s, d1, d1 * (1.0 - 2.0 * s), d1 * (1.0 - 6.0 * d1)][:n]
+
 
 class Softplus(QuadratureActivation):
     """σ(x) = log(1 + e^x), by quadrature."""
@@ -191,6 +264,11 @@ class Softplus(QuadratureActivation):
     def third_derivative(self, x):
         s = sc.expit(x)
         return s * (1.0 - s) * (1.0 - 2.0 * s)
+
+    def derivatives(self, x, n=4):
+        s = sc.expit(x)
+        d2 = s * (1.0 - s)
+        return [np.logaddexp(0.0, x), s, d2, d2 * (1.0 - 2.0 * s)][:n]
 
 
 class Swish(QuadratureActivation):
@@ -213,6 +291,16 @@ class Swish(QuadratureActivation):
         s = sc.expit(x)
         d1 = s * (1.0 - s)
         return d1 * (3.0 * (1.0 - 2.0 * s) + x * (1.0 - 6.0 * d1))
+
+    def derivatives(self, x, n=4):
+        s = sc.expit(x)
+        d1 = s * (1.0 - s)
+        return [
+            x * s,
+            s * (1.0 + x * (1.0 - s)),
+            d1 * (2.0 + x * (1.0 - 2.0 * s)),
+            d1 * (3.0 * (1.0 - 2.0 * s) + x * (1.0 - 6.0 * d1)),
+        ][:n]
 
 
 class Elementwise(QuadratureActivation):
@@ -267,6 +355,7 @@ class Elementwise(QuadratureActivation):
         self.fn_second_derivative = second_derivative
         self.fn_third_derivative = third_derivative
         self.name = name
+        self._exact = False  # a user's σ' may be approximate: project each
 
     def _params(self):
         return (
@@ -289,6 +378,9 @@ class Elementwise(QuadratureActivation):
             return np.asarray(self.fn_second_derivative(x), dtype=float)
         h = 1e-5 * np.maximum(1.0, np.abs(x))
         return (self.derivative(x + h) - self.derivative(x - h)) / (2.0 * h)
+
+    def _price_gradients(self):
+        return self.fn_third_derivative is not None
 
     def third_derivative(self, x):
         if self.fn_third_derivative is None:

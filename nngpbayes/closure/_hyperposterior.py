@@ -22,15 +22,17 @@ References
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
-import scipy.linalg as sla
+from scipy.linalg import lapack as _lapack
 
 from .._linalg import jittered_cholesky
 from .._numerics import IllConditionedWarning, as_covariance, cholesky_psd
 from .._validation import check_forward_map, check_inputs
 from ..kernels import NNGPKernel
+from ._hypergram import GramRecursion
 
 __all__ = [
     "N_PARAMETERS",
@@ -93,6 +95,12 @@ class LogPosterior:
     (:func:`nngpbayes._linalg.jittered_cholesky`) and counted in ``n_jittered``;
     where even that fails the density is zero.
 
+    Everything that does not depend on u is prepared once, at construction: the
+    architecture is validated, the input-only parts of the kernel recursion are
+    kept (:class:`~nngpbayes.closure._hypergram.GramRecursion`) and the prior's
+    normalisation is summed. An evaluation is then the kernel recursion, one LAPACK
+    Cholesky factorisation (``dpotrf``) and one solve (``dpotrs``).
+
     Parameters
     ----------
     X : ndarray of shape (n_grid, n_features)
@@ -116,6 +124,11 @@ class LogPosterior:
         Evaluations whose A needed a ridge to be factorised.
     matrix_name : str
         "K + sC", or "F K Fᵀ + sC" with a forward map (for messages).
+
+    Raises
+    ------
+    ValueError
+        For a bad ``depth`` or ``activation`` (at construction).
     """
 
     def __init__(
@@ -135,6 +148,21 @@ class LogPosterior:
         self.depth, self.activation = depth, activation
         self.mu, self.sigma = prior_mean, prior_std
         self.n_calls = self.n_jittered = 0
+        self._prepare()
+
+    def _prepare(self):
+        """Validate the architecture and precompute everything u does not change."""
+        self._gram = GramRecursion(self.X, self.depth, self.activation)
+        self._y = np.ascontiguousarray(self.y, dtype=float)
+        self._C = np.ascontiguousarray(self.C, dtype=float)
+        self._F = None if self.F is None else np.ascontiguousarray(self.F, dtype=float)
+        mu = np.asarray(self.mu, dtype=float)
+        sigma = np.asarray(self.sigma, dtype=float)
+        self._mu, self._sigma = mu.tolist(), sigma.tolist()
+        self._var = (sigma**2).tolist()
+        # Σ_i log N(u_i; μ_i, σ_i²) = -½ Σ z_i² + this
+        self._prior_norm = float(-np.log(sigma).sum() - 0.5 * len(mu) * _LOG_2PI)
+        self._lik_norm = -0.5 * len(self._y) * _LOG_2PI
 
     def kernel(self, theta):
         """Return the NNGP kernel object at θ = (C_W, C_b, s)."""
@@ -142,7 +170,7 @@ class LogPosterior:
 
     def log_prior(self, u):
         """Σ_i log N(u_i; μ_i, σ_i²) inside the ±10 σ_i truncation, else -inf."""
-        z = (u - self.mu) / self.sigma
+        z = (np.asarray(u, dtype=float) - self.mu) / self.sigma
         if not np.all(np.abs(z) <= PRIOR_TRUNCATION):  # also catches NaN
             return -np.inf
         return float(np.sum(-0.5 * z**2 - np.log(self.sigma) - 0.5 * _LOG_2PI))
@@ -154,81 +182,103 @@ class LogPosterior:
     def evaluate(self, u, gradient=False):
         """Log posterior at u of shape (3,); with ``gradient``, also ∂/∂u (or None).
 
-        Returns -inf (and a None gradient) outside the support, never NaN.
+        Returns -inf (and a None gradient) outside the support, never NaN; raises
+        a ValueError for u of another shape.
         """
         self.n_calls += 1
-        u = np.asarray(u, dtype=float)
-        lp = self.log_prior(u)
         outside = (-np.inf, None) if gradient else -np.inf
-        if not np.isfinite(lp):
+        point = self._point(u)
+        if point is None:
             return outside
-        theta = np.exp(u)
-        K, dK = self._data_kernel(theta, gradient)
-        A = K + theta[2] * self.C  # docs/theory §4: F K_XX Fᵀ + C with C -> sC
-        L = self._factor(A)
-        if L is None:
-            return outside
-        alpha = sla.cho_solve((L, True), self.y)  # Ref. [1], Alg. 2.1, line 3
-        value = lp + (
-            -0.5 * self.y @ alpha
-            - np.log(np.diag(L)).sum()
-            - 0.5 * len(self.y) * _LOG_2PI
-        )
-        if not np.isfinite(value):
-            return outside
-        if not gradient:
-            return float(value)
-        return float(value), self._gradient(u, theta, L, alpha, dK)
+        lp, _, c_w, c_b, s = point
+        with np.errstate(over="ignore", invalid="ignore"):
+            if gradient:
+                K, dK = self._gram.with_gradient(c_w, c_b)
+            else:
+                K, dK = self._gram(c_w, c_b), None
+            if self._F is not None:  # docs/theory §4: the prior covariance of F f(X)
+                K = self._F @ K @ self._F.T
+            chol = self._factor(K, s)
+            if chol is None:
+                return outside
+            alpha = _lapack.dpotrs(chol, self._y, lower=1)[0]  # Ref. [1], Alg. 2.1
+            half_logdet = np.log(chol.diagonal()).sum()
+            value = lp + (-0.5 * (self._y @ alpha) - half_logdet + self._lik_norm)
+            if not math.isfinite(value):
+                return outside
+            if not gradient:
+                return float(value)
+            return float(value), self._gradient(point, chol, alpha, dK)
 
-    def _data_kernel(self, theta, gradient):
-        """F K Fᵀ and, with ``gradient``, F (∂K/∂log θ_k) Fᵀ stacked on the last axis.
+    def _point(self, u):
+        """(log prior, u, C_W, C_b, s) at u, or None outside the support.
 
-        Returns
-        -------
-        K : ndarray of shape (n_data, n_data)
-        dK : ndarray of shape (n_data, n_data, n_kernel_hyperparameters) or None
+        The prior in closed form on Python floats:
+        Σ_i log N(u_i; μ_i, σ_i²) = -½ Σ_i z_i² - Σ_i log σ_i - (3/2) log 2π.
         """
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = self.kernel(theta)(self.X, eval_gradient=gradient)
-        K, dK = out if gradient else (out, None)
-        if self.F is None:  # F = I: the kernel itself, untouched
-            return K, dK
-        F = self.F
-        with np.errstate(over="ignore", invalid="ignore"):
-            K = F @ K @ F.T  # docs/theory §4: the prior covariance of F f(X)
-            K = 0.5 * (K + K.T)
-            if dK is not None:  # ∂(F K Fᵀ) = F ∂K Fᵀ (F does not depend on θ)
-                dK = np.stack(
-                    [F @ dK[..., k] @ F.T for k in range(dK.shape[-1])], axis=-1
-                )
-        return K, dK
-
-    def _factor(self, A):
-        """Lower Cholesky factor of A (jittered if needed, counted), or None."""
+        u = np.asarray(u, dtype=float)
+        if u.shape != (N_PARAMETERS,):
+            raise ValueError(
+                f"u must have shape ({N_PARAMETERS},) (log C_W, log C_b, log s), got "
+                f"shape {u.shape}"
+            )
+        u = u.tolist()
+        z2 = 0.0
+        for u_i, mu_i, sigma_i in zip(u, self._mu, self._sigma, strict=True):
+            z = (u_i - mu_i) / sigma_i
+            if not abs(z) <= PRIOR_TRUNCATION:  # also catches NaN
+                return None
+            z2 += z * z
         try:
-            L, jitter = jittered_cholesky(A, self.matrix_name, warn=False)
-        except ValueError:  # non-finite, or not PD even with the largest ridge
+            c_w, c_b, s = (math.exp(u_i) for u_i in u)
+        except OverflowError:  # a prior reaching e^710: no finite kernel there
+            return None
+        return self._prior_norm - 0.5 * z2, u, c_w, c_b, s
+
+    def _factor(self, K, s):
+        """Lower Cholesky factor of A = K + sC (jittered if needed, counted), or None.
+
+        LAPACK's ``dpotrf`` on A's memory read as Fortran order (Aᵀ: it reads the
+        upper triangle of K + sC); with a failure (or NaN/inf) the factorisation is
+        redone by :func:`~nngpbayes._linalg.jittered_cholesky` on the symmetrised A.
+        """
+        if not np.isfinite(K).all():
+            return None
+        A = K + s * self._C  # docs/theory §4: F K_XX Fᵀ + C with C -> sC
+        chol, info = _lapack.dpotrf(A.T, lower=1, overwrite_a=1)
+        if info == 0:
+            return chol
+        A = K + s * self._C
+        try:
+            chol, jitter = jittered_cholesky(
+                0.5 * (A + A.T), self.matrix_name, warn=False
+            )
+        except ValueError:  # not PD even with the largest ridge
             return None
         self.n_jittered += jitter > 0
-        return L
+        return chol
 
-    def _gradient(self, u, theta, L, alpha, dK):
+    def _gradient(self, point, chol, alpha, dK):
         """Return ∂ log p / ∂u: ½ αᵀ ∂A α − ½ tr(A⁻¹ ∂A) per direction [1, eq. 5.9].
 
-        Here ∂A = F (∂K/∂u_k) Fᵀ for the kernel parameters and s C for log s.
+        With G = ααᵀ − A⁻¹ both terms are ½ Σ_ij G_ij ∂A_ij: ∂A = F (∂K/∂u_k) Fᵀ for
+        the kernel parameters, so ½ Σ (Fᵀ G F) ∘ ∂K/∂u_k on the grid, and s C for
+        log s.
         """
-        names = [h.name for h in self.kernel(theta).hyperparameters if not h.fixed]
-        dA = np.stack(
-            [
-                dK[..., names.index("weight_variance")],
-                dK[..., names.index("bias_variance")],
-                theta[2] * self.C,
-            ]
-        )
-        A_inv = sla.cho_solve((L, True), np.eye(len(L)))
-        grad = 0.5 * np.einsum("i,kij,j->k", alpha, dA, alpha)
-        grad -= 0.5 * np.einsum("ij,kji->k", A_inv, dA)
-        return grad - (u - self.mu) / self.sigma**2
+        _, u, _, _, s = point
+        # L⁻¹: dtrtri keeps the upper part of ``chol``, zeros (dpotrf's clean=1)
+        inv_chol = _lapack.dtrtri(chol, lower=1)[0]
+        G = np.outer(alpha, alpha)
+        G -= inv_chol.T @ inv_chol  # A⁻¹ = L⁻ᵀ L⁻¹
+        noise = 0.5 * s * np.vdot(G, self._C)
+        if self._F is not None:
+            G = self._F.T @ G @ self._F
+        n = G.size
+        kernel = 0.5 * (dK.reshape(2, n) @ G.reshape(n))
+        prior = [
+            (u_i - m) / v for u_i, m, v in zip(u, self._mu, self._var, strict=True)
+        ]
+        return np.array([kernel[0] - prior[0], kernel[1] - prior[1], noise - prior[2]])
 
 
 def check_data(X, y, data_cov, forward_map=None):

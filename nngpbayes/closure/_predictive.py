@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._linalg import draw_gaussian, gp_posterior
+from .._threads import blas_threads_for
 from .._validation import check_generator, check_inputs, check_int
 from ._hyperposterior import PARAMETER_NAMES, check_data, nngp_kernel, warn_jitter
 
@@ -109,10 +110,14 @@ def posterior_predictive(
     rng = check_generator(random_state)
     theta = _flat_samples(posterior)
     idx = rng.choice(len(theta), size=min(n_draws, len(theta)), replace=False)
-    per_draw = [
-        _gp_at(X, y, C, X_test, nngp_kernel(depth, activation, t), t[2], F)
-        for t in theta[idx]
-    ]
+    # one BLAS thread for small problems (:mod:`nngpbayes._threads`): the
+    # triangular solves of a few test points gain nothing from a second thread
+    # and, on a loaded machine, wait for it (several ms per draw)
+    with blas_threads_for(float(max(len(X) + len(X_test), len(y))) ** 3):
+        per_draw = [
+            _gp_at(X, y, C, X_test, nngp_kernel(depth, activation, t), t[2], F)
+            for t in theta[idx]
+        ]
     warn_jitter(
         sum(post.jitter > 0 for post, _ in per_draw),
         len(per_draw),

@@ -17,6 +17,10 @@ with Q = Wᵀ K_g* and M = Wᵀ K_gg W; the bracket (B C Bᵀ) is present when e
 network trains on its own replica y + ε, ε ~ N(0, C). The first four terms are the
 "prior" part (initialisation propagated by I − B F), the bracket the "data" part.
 
+The covariance at many times is computed in a factored form (M = R Rᵀ with R
+triangular, one triangular product and one symmetric update per time, the modes a
+time has finished learning reused across times); see ``_spread.py``.
+
 References
 ----------
 .. [1] Lee et al., "Wide neural networks of any depth evolve as linear models under
@@ -37,9 +41,11 @@ from .._numerics import (
     cholesky_psd,
     symmetric_eigh,
 )
+from .._threads import blas_threads_for
 from .._validation import check_generator, check_int, check_positive
 from ._checks import check_arrays, check_part, check_test_kernels, check_times
 from ._filters import flow_filter
+from ._spread import Spread, prior_moments
 
 __all__ = ["LinearFlow"]
 
@@ -120,24 +126,61 @@ class LinearFlow:
             check_positive(rcond, "rcond")
         n = F.shape[0]
         self.learning_rate, self.discrete = float(learning_rate), bool(discrete)
-        self.data_cov = (
-            np.eye(n) if data_cov is None else as_covariance(data_cov, n, cov_name)
-        )
-        chol = cholesky_psd(self.data_cov, cov_name)
+        cov = None if data_cov is None else as_covariance(data_cov, n, cov_name)
+        with blas_threads_for(float(max(F.shape)) ** 3):
+            if forward_map is None and (cov is None or _is_diagonal(cov)):
+                self._whiten_diagonal(ntk, y, cov, cov_name)
+            else:
+                self._whiten_general(ntk, F, y, cov, cov_name)
+        self._data_cov = cov
+        rc = n * np.finfo(float).eps if rcond is None else float(rcond)
+        tiny = np.finfo(float).tiny  # s_c > 0 even for an identically zero NTK
+        self.cutoff = max(rc * max(float(self.eigenvalues[0]), tiny), tiny)
+        self._nngp_grid = nngp
+        self._prior = None  # (M, R), computed when first needed
+
+    def _whiten_diagonal(self, ntk, y, cov, cov_name):
+        """F = I and a diagonal C = D⁻²: S = D Θ D, W = D U, ỹ = Uᵀ D y.
+
+        With C = I every scaling is by 1.0, so the results equal the general path's
+        bit for bit, without its n × n triangular solves and products.
+        """
+        d = None
+        if cov is not None:
+            c = np.diag(cov)
+            if not np.all(c > 0):
+                cholesky_psd(cov, cov_name)  # raises with the smallest eigenvalue
+            d = 1.0 / np.sqrt(c)
+        s = ntk if d is None else d[:, None] * ntk * d
+        # docs/theory §4: S = C^(−1/2) Θ C^(−1/2) = U diag(s) Uᵀ
+        self.eigenvalues, u = symmetric_eigh(s, "the whitened NTK L⁻¹FΘFᵀL⁻ᵀ")
+        self.eigenvectors = np.ascontiguousarray(u)  # row-major: faster products
+        self._w = self.eigenvectors if d is None else d[:, None] * self.eigenvectors
+        y_white = y if d is None else (d if y.ndim == 1 else d[:, None]) * y
+        self.data_projection = self.eigenvectors.T @ y_white
+
+    def _whiten_general(self, ntk, F, y, cov, cov_name):
+        """S = L⁻¹ F Θ Fᵀ L⁻ᵀ with C = L Lᵀ, W = (L⁻¹F)ᵀU, ỹ = Uᵀ L⁻¹ y."""
+        chol = np.eye(F.shape[0]) if cov is None else cholesky_psd(cov, cov_name)
         # docs/theory §4: S = L⁻¹ F Θ Fᵀ L⁻ᵀ = U diag(s) Uᵀ
         f_white = _solve_lower(chol, F)
         self.eigenvalues, self.eigenvectors = symmetric_eigh(
             f_white @ ntk @ f_white.T, "the whitened NTK L⁻¹FΘFᵀL⁻ᵀ"
         )
         self._w = f_white.T @ self.eigenvectors  # W = (L⁻¹F)ᵀU, (n_grid, n_data)
-        self._m = self._w.T @ nngp @ self._w  # M = Wᵀ K W
-        self._m = 0.5 * (self._m + self._m.T)
         self.data_projection = self.eigenvectors.T @ _solve_lower(chol, y)
-        self._chol = chol
-        rc = n * np.finfo(float).eps if rcond is None else float(rcond)
-        tiny = np.finfo(float).tiny  # s_c > 0 even for an identically zero NTK
-        self.cutoff = max(rc * max(float(self.eigenvalues[0]), tiny), tiny)
-        self._nngp_grid = nngp
+
+    @property
+    def data_cov(self):
+        """C, the data covariance of the loss, shape (n_data, n_data)."""
+        n = len(self.eigenvalues)
+        return np.eye(n) if self._data_cov is None else self._data_cov
+
+    def _prior_moments(self):
+        """(M, R): M = Wᵀ K W and its triangular factor R (None if M is singular)."""
+        if self._prior is None:  # M = Wᵀ K W
+            self._prior = prior_moments(self._w, self._nngp_grid)
+        return self._prior
 
     # -- spectral quantities -------------------------------------------------------
     @property
@@ -153,7 +196,7 @@ class LinearFlow:
         The diagonal of M = Wᵀ K W (:ref:`theory-4`), the prior variance of the whitened
         residual on each eigenvector, shape (n_data,).
         """
-        return np.diag(self._m).copy()
+        return np.diag(self._prior_moments()[0]).copy()
 
     @property
     def max_stable_learning_rate(self):
@@ -280,57 +323,36 @@ class LinearFlow:
         ntk_star, nngp_star, kss = check_test_kernels(
             self._w.shape[0], ntk_star, nngp_star, nngp_star_star, want
         )
-        p = ntk_star @ self._w  # (n_test, n_data)
-        n_test = p.shape[0]
-        mean = np.empty((len(times), n_test) + self.data_projection.shape[1:])
-        if want:
-            qt2 = 2.0 * (nngp_star @ self._w)
-            # B C Bᵀ = A Aᵀ: the replica ("data") part joins M as + I
-            m = (
-                self._m + np.eye(len(self._m))
-                if replicas and part == "total"
-                else self._m
+        n_test, (n_grid, n_data) = ntk_star.shape[0], self._w.shape
+        g = np.empty((len(times), n_data))  # g_t(s), one row per time
+        for i, t in enumerate(times):  # here, so that warnings point to the caller
+            g[i] = self.filters(t)
+        with blas_threads_for(float(n_test) * n_data * max(n_data, n_test, n_grid)):
+            mean, spread = self._predict(
+                ntk_star, nngp_star, kss, g, want, replicas, part
             )
-            spread = np.empty(
-                (len(times), n_test) + ((n_test,) if want == "cov" else ())
-            )
-        for i, t in enumerate(times):
-            a = p * self.filters(t)  # A_t = P G_t
-            mean[i] = a @ self.data_projection
-            if want == "cov":
-                self._cov(a, qt2, kss, m, replicas, part, spread[i])
-            elif want == "std":
-                self._std(a, qt2, kss, m, replicas, part, spread[i])
-        mean = mean[0] if scalar else mean
-        if not want:
-            return mean
-        return mean, spread[0] if scalar else spread
+        if scalar:
+            mean, spread = mean[0], None if spread is None else spread[0]
+        return (mean, spread) if want else mean
 
-    @staticmethod
-    def _cov(a, qt2, kss, m, replicas, part, out):
-        """cov_t = K** + sym((A M − 2Q̃) Aᵀ) into ``out`` (:ref:`theory-4`).
+    def _predict(self, ntk_star, nngp_star, kss, g, want, replicas, part):
+        """Return the mean and spread (or None) at every time.
 
-        Two matrix products per time: (n_test × n_data × n_data) and
-        (n_test × n_data × n_test).
+        From the filters ``g`` (n_times, n_data); ``want`` is None, "std" or "cov".
         """
-        if part == "data":
-            np.matmul(a, a.T, out=out) if replicas else out.fill(0.0)
-            return
-        z = a @ m
-        z -= qt2
-        np.matmul(z, a.T, out=out)
-        _symmetrize(out)
-        out += kss if kss.ndim == 2 else np.diag(kss)
-
-    @staticmethod
-    def _std(a, qt2, kss, m, replicas, part, out):
-        """Return the sqrt of diag(cov_t): one (n_test × n_data × n_data) product."""
-        if part == "data":
-            var = np.einsum("ij,ij->i", a, a) if replicas else np.zeros(len(a))
-        else:
-            kd = kss if kss.ndim == 1 else np.diag(kss)
-            var = kd + np.einsum("ij,ij->i", a @ m - qt2, a)
-        np.sqrt(np.maximum(var, 0.0), out=out)
+        p = ntk_star @ self._w  # P = Θ_*g W, (n_test, n_data)
+        n_test, n_times = p.shape[0], len(g)
+        y_t = self.data_projection
+        mean = np.empty((n_times, n_test) + y_t.shape[1:])
+        for i, g_i in enumerate(g):  # mean_t = A_t ỹ = P (g_t ỹ)
+            np.matmul(p, g_i * y_t if y_t.ndim == 1 else g_i[:, None] * y_t, mean[i])
+        if not want:
+            return mean, None
+        m, root = self._prior_moments() if part != "data" else (None, None)
+        spread = Spread(want, part, replicas, self._w, m, root, nngp_star, kss)
+        out = np.empty((n_times, n_test) + ((n_test,) if want == "cov" else ()))
+        spread.fill(p, g, self.eigenvalues, out)
+        return mean, out
 
     def sample(
         self, ntk_star, nngp_star, nngp_star_star, time, n_samples, rng, replicas=False
@@ -371,7 +393,8 @@ class LinearFlow:
         joint = np.block([[self._nngp_grid, nngp_star.T], [nngp_star, kss]])
         # columns in descending eigenvalue order: a seed gives the same draws as
         # before the shared core took over the root
-        root = psd_root(joint, "the joint NNGP prior")[:, ::-1]
+        with blas_threads_for(float(len(joint)) ** 3):
+            root = psd_root(joint, "the joint NNGP prior")[:, ::-1]
         draws = root @ rng.standard_normal((n_grid + n_test, n_out * n_samples))
         phi_grid, phi_star = draws[:n_grid], draws[n_grid:]
         target = np.repeat(y_tilde.reshape(len(y_tilde), n_out), n_samples, axis=1)
@@ -387,21 +410,9 @@ class LinearFlow:
         return out[0] if scalar else np.stack(out)
 
 
-def _symmetrize(a, block=256):
-    """Set a ← (a + aᵀ)/2 in place, block by block (no full temporary)."""
-    n = a.shape[0]
-    for i in range(0, n, block):
-        top = a[i : i + block, i : i + block]
-        top += top.T.copy()
-        top *= 0.5
-        for j in range(i + block, n, block):
-            upper, lower = (
-                a[i : i + block, j : j + block],
-                a[j : j + block, i : i + block],
-            )
-            upper += lower.T
-            upper *= 0.5
-            lower[...] = upper.T
+def _is_diagonal(c):
+    """Return whether the square matrix ``c`` has no non-zero off-diagonal entry."""
+    return not np.any(c - np.diag(np.diag(c)))
 
 
 def _solve_lower(chol, b):

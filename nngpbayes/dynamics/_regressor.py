@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._numerics import as_covariance, cholesky_psd
+from .._threads import blas_threads_for
 from .._validation import (
     InvalidParameterError,
     check_generator,
@@ -63,7 +64,10 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
     n_jobs : int, default=None
         Threads for the kernels, following joblib: ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context; ``-1`` means all cores. Results
-        do not depend on it.
+        do not depend on it. Independently of it, small problems (fewer than
+        about 512 training points; see :mod:`nngpbayes._threads`) run their
+        linear algebra on one BLAS thread, which idle threads would only slow
+        down.
 
     Attributes
     ----------
@@ -155,22 +159,23 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         arch = architecture_from(self)
         if y_cov is not None:  # shape and symmetry now, before the kernels
             y_cov = as_covariance(y_cov, len(X), "y_cov")
-        # one pass gives K and the NTK of the trained parameters (K ignores λ)
-        k, th = nngp_ntk(X, architecture=self._trained(arch), n_jobs=self.n_jobs)
-        if not np.any(th):
-            raise ValueError(_zero_ntk_message(X, arch))
-        self.architecture_ = arch
-        self.X_train_ = X
-        self.flow_ = LinearFlow(
-            th,
-            k,
-            y,
-            data_cov=y_cov,
-            learning_rate=self.learning_rate,
-            discrete=self.discrete,
-            rcond=self.rcond,
-            cov_name="y_cov",
-        )
+        with blas_threads_for(float(len(X)) ** 3):
+            # one pass gives K and the NTK of the trained parameters (K ignores λ)
+            k, th = nngp_ntk(X, architecture=self._trained(arch), n_jobs=self.n_jobs)
+            if not np.any(th):
+                raise ValueError(_zero_ntk_message(X, arch))
+            self.architecture_ = arch
+            self.X_train_ = X
+            self.flow_ = LinearFlow(
+                th,
+                k,
+                y,
+                data_cov=y_cov,
+                learning_rate=self.learning_rate,
+                discrete=self.discrete,
+                rcond=self.rcond,
+                cov_name="y_cov",
+            )
         self.eigenvalues_ = self.flow_.eigenvalues
         self.eigenvectors_ = self.flow_.eigenvectors
         self.data_projection_ = self.flow_.data_projection
@@ -206,6 +211,14 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         lw, lb = np.zeros(arch.n_layers), np.zeros(arch.n_layers)
         lw[-1], lb[-1] = arch.weight_lr[-1], arch.bias_lr[-1]
         return arch.replace(weight_lr=lw, bias_lr=lb)
+
+    def _blas_threads(self, n_test):
+        """One BLAS thread for a small prediction (:mod:`nngpbayes._threads`).
+
+        The work is that of the largest product, n_test · n · max(n, n_test).
+        """
+        n = len(self.X_train_)
+        return blas_threads_for(float(n_test) * n * max(n, n_test))
 
     def _test_kernels(self, X, want):
         """Θ(X, X_train), K(X, X_train) and K(X, X) (diagonal for std)."""
@@ -250,17 +263,18 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         if return_std and return_cov:
             raise ValueError("at most one of return_std and return_cov can be True")
         check_part(part)
-        th, k, kss = self._test_kernels(X, want)
-        out = self.flow_.predict(
-            th,
-            k,
-            kss,
-            time,
-            return_std=return_std,
-            return_cov=return_cov,
-            replicas=self.replicas,
-            part=part,
-        )
+        with self._blas_threads(len(X)):
+            th, k, kss = self._test_kernels(X, want)
+            out = self.flow_.predict(
+                th,
+                k,
+                kss,
+                time,
+                return_std=return_std,
+                return_cov=return_cov,
+                replicas=self.replicas,
+                part=part,
+            )
         if not want:
             return out
         mean, spread = out
@@ -295,10 +309,11 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         rng = check_generator(random_state)
         time = self.time if time is None else time
         check_times(time, self.discrete)
-        th, k, kss = self._test_kernels(X, "cov")
-        return self.flow_.sample(
-            th, k, kss, time, n_samples, rng, replicas=self.replicas
-        )
+        with self._blas_threads(len(X)):
+            th, k, kss = self._test_kernels(X, "cov")
+            return self.flow_.sample(
+                th, k, kss, time, n_samples, rng, replicas=self.replicas
+            )
 
     # -- spectral tools --------------------------------------------------------------
     def loss_curve(self, time, X_val=None, y_val=None, y_val_cov=None):

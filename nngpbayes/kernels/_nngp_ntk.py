@@ -12,6 +12,7 @@ from .._dual import Dual
 from .._numerics import empty_large
 from .._validation import InvalidParameterError, check_int, check_pair, resolve_n_jobs
 from ..architecture import Architecture
+from ._cosine import fused_recursion, fused_side, has_fused, slice_side
 from ._recursion import cosine_gaps, diag_recursion, pair_recursion, series_lengths
 
 __all__ = ["nngp_ntk", "KernelPair", "evaluate"]
@@ -140,7 +141,12 @@ def evaluate(
     size = block_size or _default_block(activation, hp)
     blocks = _blocks(X1.shape[0], X2.shape[0], int(size), symmetric)
     out = _Output(X1.shape[0], X2.shape[0], hp, want_ntk)
-    data = (X1, X2, sides[3], sides[4], sides[0], sides[1], X1.shape[1])
+    data = (X1, X2, sides[3], sides[4], sides[0], sides[1], None, None)
+    if has_fused(activation, hp):  # per-input factors of the fused hot path
+        hp = tuple(np.asarray(h, dtype=float) for h in hp)
+        fside1 = fused_side(sides[0], sides[3])
+        fside2 = fside1 if symmetric else fused_side(sides[1], sides[4])
+        data = data[:6] + (fside1, fside2)
 
     def work(block):
         (i0, i1), (j0, j1) = block
@@ -217,8 +223,12 @@ def _blocks(n1, n2, size, symmetric):
 
 
 def _tile(data, i0, i1, j0, j1, hp, activation, want_ntk):
-    X1, X2, sq1, sq2, side1, side2, n0 = data
+    X1, X2, sq1, sq2, side1, side2, fside1, fside2 = data
     x1, x2 = X1[i0:i1], X2[j0:j1]
+    if fside1 is not None:  # plain hyperparameters, ReLU-like or erf: fused path
+        b1, b2 = slice_side(fside1, slice(i0, i1)), slice_side(fside2, slice(j0, j1))
+        return fused_recursion(x1, x2, b1, b2, hp, activation, want_ntk)
+    n0 = X1.shape[1]
     gram = (x1 @ x2.T) / n0
     gap = None
     if activation.exact_angle:

@@ -17,6 +17,10 @@ g∓^{(ℓ)} = √(K_{11}K_{22}) ∓ K_{12} ≥ 0 are carried along as well, com
 cancellation at every layer (at the first from the distance between the normalised
 inputs), so that the angle between nearly identical or opposite inputs stays exact
 (:ref:`theory-3`).
+
+These functions serve every activation and Dual (gradient) hyperparameters. Large
+Gram matrices of plain hyperparameters with the kinked family or erf take the fused,
+cosine-form version of the same recursion in :mod:`nngpbayes.kernels._cosine`.
 """
 
 from __future__ import annotations

@@ -104,10 +104,9 @@ def backward(params, pre, inputs, eps, activation, lr_scales, trainable, buffers
     for layer in range(len(weights) - 1, -1, -1):
         if trainable[layer]:
             lw, lb = lr_scales[layer]
-            h = inputs[layer]
-            # hᵀ as a contiguous stack (BLAS runs it much faster than a strided
-            # view); λ scales the small signal, not the (M, n, n) product
-            ht = np.ascontiguousarray(np.swapaxes(h, -1, -2)) if h.ndim == 3 else h.T
+            # hᵀ as a transposed view (BLAS takes it with its transpose flag, no
+            # copy); λ scales the small signal, not the (M, n_(ℓ−1), n_ℓ) product
+            ht = np.swapaxes(inputs[layer], -1, -2)
             buf = None if buffers is None else buffers[layer]
             dw = np.matmul(ht, lw * delta, out=buf)
             out[layer] = (dw, lb * delta.sum(axis=-2))

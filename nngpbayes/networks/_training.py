@@ -1,7 +1,7 @@
 r"""Full-batch gradient descent of stacked networks (:ref:`theory-2`), pure functions.
 
-One step, for every member at once (λ the learning-rate tensor, η the learning
-rate, Δt the time per step):
+One step, for every member of a block at once (λ the learning-rate tensor, η the
+learning rate, Δt the time per step):
 
 .. math::
 
@@ -21,7 +21,13 @@ from tqdm.auto import tqdm
 
 from . import _mlp
 
-__all__ = ["NonFiniteStep", "train"]
+__all__ = ["NonFiniteStep", "member_blocks", "train"]
+
+#: Working-set budget of a block of members (bytes): a few MiB, so that a block's
+#: weights and activations stay in cache (L2/L3) while all its steps run through
+#: them (larger members are trained one at a time). Measured on 2-core AMD EPYC:
+#: width 512 at 64 points went from 50 % to 68 % of one core's dgemm rate.
+BLOCK_BYTES = 4 * 2**20
 
 
 class NonFiniteStep(FloatingPointError):
@@ -40,6 +46,12 @@ def train(
     params, X, targets, cinv, arch, step, n_steps, trainable, record, progress=False
 ):
     """Run ``n_steps`` gradient-descent steps in place on ``params``.
+
+    Members are trained in blocks small enough for their weights and activations
+    to stay in the processor's cache (:func:`member_blocks`): every step of one
+    block, then the next block. Members are independent, so this changes no
+    result; it only saves streaming all the members' weights through memory at
+    every step.
 
     Parameters
     ----------
@@ -62,7 +74,7 @@ def train(
         ``{"steps": sorted step indices, "X": inputs, "ntk": bool}``; predictions
         (and empirical NTKs) are stored at those steps (0 = before training).
     progress : bool
-        Show a progress bar.
+        Show a progress bar (of member-block steps).
 
     Returns
     -------
@@ -72,20 +84,72 @@ def train(
     Raises
     ------
     NonFiniteStep
-        At the first step whose predictions at ``X`` are NaN or infinite (checked
-        every step on the residuals, which cost nothing extra).
+        At the first step whose predictions at ``X`` are NaN or infinite for some
+        member (checked every step on the residuals, which cost nothing extra);
+        once a block has failed, the next ones train no further than that step.
     """
-    act = arch.activation
-    sizes = [X.shape[1]] + [w.shape[-1] for w in params[0]]
+    weights, biases = params
+    sizes = [X.shape[1]] + [w.shape[-1] for w in weights]
     scales = [
         (arch.weight_lr[i] / sizes[i], arch.bias_lr[i]) for i in range(len(sizes) - 1)
     ]
+    blocks = member_blocks(sizes, len(X), targets.shape[0])
+    problem = (X, cinv, arch, step, scales, trainable, record)
+    histories, failed = [], None
+    with tqdm(
+        total=n_steps * len(blocks),
+        disable=not progress,
+        desc="gradient descent",
+        unit="step",
+    ) as bar:
+        for block in blocks:
+            sub = ([w[block] for w in weights], [b[block] for b in biases])
+            limit = n_steps if failed is None else failed
+            try:
+                histories.append(_train_block(sub, targets[block], problem, limit, bar))
+            except NonFiniteStep as exc:
+                failed = exc.step if failed is None else min(failed, exc.step)
+    if failed is not None:
+        raise NonFiniteStep(failed)
+    return {
+        key: np.concatenate([h[key] for h in histories], axis=1) for key in histories[0]
+    }
+
+
+def member_blocks(sizes, n_points, n_members, budget=None):
+    """Split members into contiguous blocks whose working set fits in ``budget``.
+
+    The working set of one member is its weights, their gradients and four
+    (n_points, n_ℓ) arrays per layer (z, σ(z), δ, σ'(z)), in float64.
+
+    Parameters
+    ----------
+    sizes : list of int
+        ``[n_0, n_1, ..., n_L]``.
+    n_points : int
+    n_members : int
+    budget : int, optional
+        Bytes; default :data:`BLOCK_BYTES`.
+
+    Returns
+    -------
+    list of slice
+    """
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    member = 8 * (2 * weights + 4 * n_points * sum(sizes[1:]))
+    budget = BLOCK_BYTES if budget is None else budget
+    size = max(1, min(n_members, budget // member))
+    return [slice(a, min(a + size, n_members)) for a in range(0, n_members, size)]
+
+
+def _train_block(params, targets, problem, n_steps, bar):
+    """Train one block of members for ``n_steps`` steps; returns its history."""
+    X, cinv, arch, step, scales, trainable, record = problem
+    act = arch.activation
     buffers = [np.empty_like(w) for w in params[0]]  # gradients, reused every step
     history = {"predictions": [], "ntk": []}
     marks = list(record["steps"]) if record else []
-    for k in tqdm(
-        range(n_steps + 1), disable=not progress, desc="gradient descent", unit="step"
-    ):
+    for k in range(n_steps + 1):
         while marks and marks[0] == k:
             marks.pop(0)
             _record(params, record, act, arch, history)
@@ -94,6 +158,7 @@ def train(
             break
         with np.errstate(over="ignore", invalid="ignore"):  # caught just below
             _step(params, X, targets, cinv, act, step, scales, trainable, buffers, k)
+        bar.update()
     return {key: np.stack(v) for key, v in history.items() if v}
 
 
