@@ -170,7 +170,7 @@ def _dask(scheduler):
 
 def closure_test(args):
     """Run ``nngpbayes closure-test`` with parsed ``args``; returns the exit code."""
-    from ._validation import check_writable_dir
+    from ._files import check_writable_dir
 
     start = time.perf_counter()
     existed = Path(args.out).exists()

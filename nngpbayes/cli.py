@@ -116,7 +116,7 @@ def fit(args):
 
 def _check_out_first(argv):
     """Fail at once on an unusable ``--out`` of closure-test (before the imports)."""
-    from ._validation import check_writable_dir
+    from ._files import check_writable_dir
 
     if "closure-test" not in argv or "-h" in argv or "--help" in argv:
         return

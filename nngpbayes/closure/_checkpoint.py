@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_writable_dir
+from .._files import check_writable_dir
 from ._methods import MethodFit
 from ._metrics import FitMetrics
 

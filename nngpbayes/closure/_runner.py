@@ -16,13 +16,13 @@ import sys
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._files import check_writable_dir
 from .._jobs import n_workers, run_tasks
 from .._validation import (
     InvalidParameterError,
     check_forward_map,
     check_generator,
     check_int,
-    check_writable_dir,
     resolve_n_jobs,
 )
 from ..architecture import Architecture
