@@ -110,9 +110,12 @@ class ClosureTest:
     progress : bool or None, default=None
         A progress bar over fits (None: on a terminal).
     n_jobs : int or None, default=None
-        Workers training the members of each finite-width ensemble, following
-        joblib: None → 1 unless inside a :func:`joblib.parallel_config` context,
-        −1 → all cores. Results do not depend on it.
+        Workers running the fits in parallel (joblib tasks, worker processes by
+        default; a :func:`joblib.parallel_config` context, e.g. Dask, chooses
+        where), or, when there is one fit, training the members of its ensembles.
+        joblib's convention: None → 1 unless such a context says otherwise, −1 →
+        all cores. Results do not depend on it (every fit has its own random
+        stream).
 
     Raises
     ------
