@@ -87,9 +87,9 @@ def _closure_commands():
     (the first, the main job, is what CI's install step runs)."""
     out = []
     for _, code in _blocks("bash"):
-        line = code.replace("\\\n", " ")
-        if "nngpbayes closure-test" in line and "pip install" not in line:
-            out.append(shlex.split(line.split("nngpbayes closure-test", 1)[1]))
+        for line in code.replace("\\\n", " ").splitlines():
+            if "nngpbayes closure-test" in line and "pip install" not in line:
+                out.append(shlex.split(line.split("nngpbayes closure-test", 1)[1]))
     return out
 
 
