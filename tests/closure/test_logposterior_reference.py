@@ -184,7 +184,9 @@ def test_jittered_factorisation_matches_the_reference():
     args = (X, y, C, 1, "relu", PRIOR_MEAN, PRIOR_STD)
     fast, reference = LogPosterior(*args), ReferenceLogPosterior(*args)
     u = np.array([0.3, -1.0, -9.5])
-    np.testing.assert_allclose(fast(u), reference(u), rtol=1e-9)
+    # the ridge leaves a condition number ~1e10: the quadratic form is good to
+    # ~1e-6 relative, not to round-off (OpenBLAS 0.3.21 gives 6e-9 here)
+    np.testing.assert_allclose(fast(u), reference(u), rtol=1e-6)
     assert fast.n_jittered == reference.n_jittered == 1
 
 

@@ -95,7 +95,9 @@ def test_invertible_map_learns_everything():
 
 
 # the smoothing map makes the whitened NTK singular to round-off (condition ~1e-14):
-# at t = ∞ both sides filter that mode alike, and say so
+# at t = ∞ the result hangs on that mode's rounding (LAPACK versions differ by
+# ~1e-3 there), so the flow is compared at a late finite time instead, when the
+# learnable modes are learned and the round-off mode is untouched
 @pytest.mark.filterwarnings("ignore::nngpbayes._numerics.IllConditionedWarning")
 @pytest.mark.parametrize("discrete", [False, True])
 def test_against_linear_flow(discrete):
@@ -103,7 +105,7 @@ def test_against_linear_flow(discrete):
     X, F, C, f_true, y = smoothing_problem()
     th, k = kernels(X)
     lr = stable_rate(th, F, C) if discrete else 0.01
-    times = [0, 5, 50, 500] if discrete else [0.0, 2.0, 30.0, np.inf]
+    times = [0, 5, 50, 500] if discrete else [0.0, 2.0, 30.0, 1e5]
     dec = frozen_ntk_decomposition(
         th, k, f_true, y, F, C, time=times, learning_rate=lr, discrete=discrete
     )

@@ -57,7 +57,7 @@ def test_hermite_table_matches_direct_projection(act):
     derivs = fns[1:] + [act.third_derivative]
     # tails are E[f²] − Σ f_n², at the round-off of the sums (~1e-14 per 1e-16)
     for chain, rtol, tail_tol in (
-        (0, 1e-15, 1e-13),
+        (0, 4e-15, 1e-13),  # a few ulps (numpy 1.24 rounds one entry 1 ulp off)
         (2, 2e-13, 5e-13),
         (4, 2e-13, 5e-13),
     ):
