@@ -15,16 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from ._validation import resolve_n_jobs
 
-__all__ = ["run_tasks", "n_workers"]
-
-
-def n_workers(n_jobs, n_tasks):
-    """Workers for ``n_tasks`` tasks under joblib's ``n_jobs`` convention.
-
-    ``None`` → 1 unless an enclosing :func:`joblib.parallel_config` sets ``n_jobs``
-    (a Dask backend: the cluster's threads), −1 → all cores; never more than tasks.
-    """
-    return resolve_n_jobs(n_jobs, n_tasks)
+__all__ = ["run_tasks"]
 
 
 def run_tasks(fn, tasks, n_jobs=None, *, prefer="threads", ordered=True):
@@ -53,7 +44,7 @@ def run_tasks(fn, tasks, n_jobs=None, *, prefer="threads", ordered=True):
         The results of ``fn``.
     """
     tasks = list(tasks)
-    n = n_workers(n_jobs, len(tasks))
+    n = resolve_n_jobs(n_jobs, len(tasks))
     if n == 1 or len(tasks) <= 1:
         for task in tasks:
             yield fn(*task)

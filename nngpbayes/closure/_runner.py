@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._files import check_writable_dir
-from .._jobs import n_workers, run_tasks
+from .._jobs import run_tasks
 from .._validation import (
     InvalidParameterError,
     check_forward_map,
@@ -303,7 +303,7 @@ class ClosureTest:
         n_fits = 1 if self.level == 0 else self.n_fits
         kern = Kernels.compute(self.architecture, self.X_train, self.X_test)
         step = self._ensemble_step(kern)
-        fit_jobs = n_workers(self.n_jobs, n_fits)
+        fit_jobs = resolve_n_jobs(self.n_jobs, n_fits)
         methods = self._method_table(kern, step, 1 if fit_jobs > 1 else self.n_jobs)
         labels = [label for m in methods for label in m.labels]
         store = None

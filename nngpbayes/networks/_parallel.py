@@ -14,9 +14,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
 
+from .._jobs import run_tasks
 from .._validation import resolve_n_jobs
 from ._training import train
 
@@ -60,8 +59,8 @@ def train_members(params, X, targets, settings, *, n_jobs=None, progress=False):
     """
     weights, biases = params
     chunks = member_chunks(targets.shape[0], n_jobs)
-    jobs = [
-        delayed(_train_chunk)(
+    tasks = [
+        (
             ([w[c] for w in weights], [b[c] for b in biases]),
             X,
             targets[c],
@@ -70,11 +69,8 @@ def train_members(params, X, targets, settings, *, n_jobs=None, progress=False):
         )
         for i, c in enumerate(chunks)
     ]
-    if len(jobs) == 1:
-        results = [_train_chunk(*jobs[0][1], **jobs[0][2])]
-    else:  # one BLAS thread per worker: the workers already fill the cores
-        with threadpool_limits(1, user_api="blas"):
-            results = Parallel(n_jobs=len(jobs), prefer="threads")(jobs)
+    # threads with one BLAS thread each (the workers already fill the cores)
+    results = list(run_tasks(_train_chunk, tasks, n_jobs=len(tasks)))
     for c, ((w_chunk, b_chunk), _) in zip(chunks, results, strict=True):
         for layer, (w, b) in enumerate(zip(w_chunk, b_chunk, strict=True)):
             weights[layer][c] = w  # worker processes trained copies
